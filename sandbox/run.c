@@ -214,7 +214,7 @@ static int why_lost(run_state *st, char *reason, size_t rsize, char *extra, size
 			snprintf(extra, esize, "; the sandbox container terminated (%s, exit code %d)",
 				 c->reason[0] ? c->reason : "terminated", c->exit_code);
 		} else if (strcmp(s->phase, "Failed") == 0 || strcmp(s->phase, "Succeeded") == 0) {
-			snprintf(extra, esize, "; the sandbox pod ended (%s%s%s)",
+			snprintf(extra, esize, "; the sandbox pod ended (%.64s%s%.300s)",
 				 s->reason[0] ? s->reason : s->phase, s->message[0] ? ": " : "", s->message);
 		} else {
 			cause = 0;

@@ -239,7 +239,7 @@ static const char b64chars[] =
 int str_base64_encode(buf *out, const void *p, size_t n)
 {
 	const unsigned char *s = p;
-	size_t i, need;
+	size_t i, need = 0;
 	int rc;
 
 	if ((rc = size_mul(&need, (n + 2) / 3, 4)))
