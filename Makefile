@@ -116,8 +116,9 @@ test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) tests >$(BUILD).make.log 2>&1 || { cat $(BUILD).make.log; echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 	@BUILD=$(BUILD) tests/run-tests.sh
 
-# Sanitizer reports abort the program (a failed test); LeakSanitizer skips
-# only the library leaks listed in tests/lsan.supp.
+# Sanitizer reports abort the program, and tests/run-tests.sh counts any
+# report in a program's log as a failure; LeakSanitizer skips only the
+# library leaks listed in tests/lsan.supp (none today).
 check: deps
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -74,6 +74,13 @@ for p in "${progs[@]}"; do
 		# crashed, timed out (124) or reported nothing: one failure
 		failed=$((failed + 1)); status="FAIL (exit $rc)"
 	fi
+	# A sanitizer report anywhere in the log (the program, a Criterion
+	# worker, or a process a script started) is one more failure, even if
+	# every check passed: LeakSanitizer's report at a worker's exit does not
+	# change the test's verdict by itself.
+	if grep -qE '^==[0-9]+==ERROR: [A-Za-z]+Sanitizer|\.(c|h):[0-9]+:[0-9]+: runtime error: |^WARNING: ThreadSanitizer' "$out/$name.log" 2>/dev/null; then
+		failed=$((failed + 1)); status="FAIL (sanitizer report in the log)"
+	fi
 	printf '%-60s %4s ok %3s skip %3s fail %4ss  %s\n' "$name" "$ok" "$skip" "$nok" "$secs" "$status"
 	if [[ $status != ok ]]; then
 		failures+=("$name")

@@ -30,6 +30,13 @@ timeout 300 python3 tests/soak/soak.py --runs 16 --kills 3 --kill-min 2 --kill-m
 rc=$?
 cat "$SK_DIR/soak.log" >&2
 S=$out/SUMMARY
+# serve's log is gone with SK_DIR at exit: show its end when serve did not
+# drain cleanly (a sanitizer report, say)
+if [[ -f $S ]] && ! grep -q 'after serve drained (exit 0)' "$S"; then
+	for f in "$out"/serve*.log; do
+		[[ -f $f ]] && { echo "---- the end of $f" >&2; tail -n 60 "$f" >&2; }
+	done
+fi
 if [[ ! -f $S ]]; then
 	tap_fail "the soak driver finished (exit $rc)"
 	tap_done

@@ -15,6 +15,12 @@ _ks_root=${CIFIXER_TEST_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd
 
 ks_stop() {
 	if [[ -n ${KS_PID:-} ]]; then
+		if ! kill -0 "$KS_PID" 2>/dev/null; then
+			# it died before the test was done with it: say how
+			wait "$KS_PID" 2>/dev/null
+			echo "kubesim (pid $KS_PID) had exited (status $?) before ks_stop; the end of its stderr:" >&2
+			tail -n 60 "$KS_DIR/stderr" >&2 2>/dev/null
+		fi
 		kill -TERM "$KS_PID" 2>/dev/null
 		local i
 		for ((i = 0; i < 100; i++)); do
