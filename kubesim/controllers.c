@@ -569,7 +569,19 @@ static void reconcile_job(ks_sim *s, int jr, cJSON *job_in)
 			}
 		}
 	}
-	/* job-tracking finalizers come off finished pods once counted */
+	/* job-tracking finalizers come off finished pods once counted. The
+	 * deletions and creations above replaced stored objects, so pods[]
+	 * may point at freed ones (ASan: a deadline-exceeded Job read its
+	 * deleted pod): look the Job's pods up again. */
+	free(pods);
+	np = ks_store_count(s->store, pr);
+	pods = calloc(np ? np : 1, sizeof *pods);
+	n = 0;
+	for (size_t i = 0; pods && i < np; i++) {
+		cJSON *p = ks_store_at(s->store, pr, i);
+		if (str_eq(ks_meta(p, "namespace"), jns) && owned_by(p, uid))
+			pods[n++] = p;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const char *ph = ks_jstr(cJSON_GetObjectItemCaseSensitive(pods[i], "status"), "phase");
 		const cJSON *fins = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pods[i], "metadata"), "finalizers");
