@@ -8,6 +8,7 @@
 
 #include "runner/cli.h"
 #include "runner/commands.h"
+#include "sandbox/workspace.h"
 #include "util/err.h"
 
 int main(int argc, char **argv)
@@ -28,6 +29,7 @@ int main(int argc, char **argv)
 		runner_opts_clear(&o);
 		return 0;
 	}
+	sandbox_workspace_global_init();
 	switch (o.cmd) {
 	case RUNNER_CMD_RUN: rc = runner_cmd_run(&o); break;
 	case RUNNER_CMD_SERVE: rc = runner_cmd_serve(&o); break;
@@ -35,6 +37,7 @@ int main(int argc, char **argv)
 	case RUNNER_CMD_VERIFY_RBAC: rc = runner_cmd_verify_rbac(&o); break;
 	default: rc = 125; break;
 	}
+	sandbox_workspace_global_cleanup();
 	runner_opts_clear(&o);
 	return rc;
 }

@@ -62,4 +62,11 @@ int sandbox_workspace_collect_patch(char **out, size_t *len, sandbox_workspace *
 /* Remove the scratch directory and free everything. NULL-safe. */
 void sandbox_workspace_free(sandbox_workspace *ws);
 
+/* Hold libgit2 initialised for the life of the process: call once at
+ * start (main) and once at exit, after every other thread has ended.
+ * Workspaces still take their own reference, so tests need not call these;
+ * a long-lived process must (see workspace.c). */
+void sandbox_workspace_global_init(void);
+void sandbox_workspace_global_cleanup(void);
+
 #endif
