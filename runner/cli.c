@@ -8,13 +8,21 @@
  * flag names without dashes, e.g. {"listen": "0.0.0.0:3001",
  * "max-concurrent": 4}; unknown keys are an error.
  *
- * The sandbox Job settings (--ttl-seconds-after-finished ... --workspace-
- * size-limit) override sandbox_config_init's defaults (sandbox/model.c).
+ * The sandbox Job settings (--ttl-seconds-after-finished ... --gpu-count,
+ * C_JOB in the table) override sandbox_config_init's defaults
+ * (sandbox/model.c).
  * Quantities are checked with the sandbox's own parser when they are set,
  * so a bad one is refused at start naming its flag, variable or key, and
  * after parsing the resulting configuration must hang together (default
  * timeout <= max timeout, request <= limit <= max), since a Job built from
  * it would otherwise be refused by Kubernetes or by every run's validation.
+ *
+ * Three settings are JSON values: --node-selector (an object), --tolerations
+ * (an array) and --affinity (an object). On the command line and in the
+ * environment they are JSON text; in the config file they are the JSON
+ * value itself (the file is JSON already), printed back to text and parsed
+ * by the same code, so all three sources are checked by the same rules
+ * (sandbox/placement.c) and a bad value names its flag, variable or key.
  */
 #include "runner/cli.h"
 
@@ -26,7 +34,9 @@
 #include <cjson/cJSON.h>
 
 #include "runner/commands.h"
+#include "sandbox/placement.h"
 #include "sandbox/quantity.h"
+#include "sandbox/validate.h"
 #include "util/err.h"
 #include "util/str.h"
 
@@ -39,9 +49,23 @@
 #define C_JOB (C_RUN | C_SERVE)
 #define INT32_MAX_ 2147483647
 
-/* K_OINT: a runner_opt_int; K_QTY: a string that must be a Kubernetes
- * quantity. */
-enum opt_kind { K_STR, K_INT, K_BOOL, K_ENV, K_SHELL, K_OINT, K_QTY };
+/* K_OINT: a runner_opt_int. Strings with a syntax, checked when set: K_QTY
+ * a Kubernetes quantity, K_PULL an image pull policy, K_RESOURCE an extended
+ * resource name, K_SANAME a ServiceAccount name. JSON values (text on the
+ * command line and in the environment, the value itself in the config
+ * file): K_LABELS an object of labels (runner_opt_labels), K_TOLERATIONS an
+ * array of Toleration objects (runner_opt_tolerations), K_AFFINITY an
+ * Affinity object (kept as the text given). */
+enum opt_kind {
+	K_STR, K_INT, K_BOOL, K_ENV, K_SHELL, K_OINT, K_QTY, K_PULL, K_RESOURCE, K_SANAME,
+	K_LABELS, K_TOLERATIONS, K_AFFINITY
+};
+
+/* Kinds stored as a char * in runner_opts (freed by runner_opts_clear). */
+static int kind_is_string(enum opt_kind k)
+{
+	return k == K_STR || k == K_QTY || k == K_PULL || k == K_RESOURCE || k == K_SANAME || k == K_AFFINITY;
+}
 
 typedef struct opt_def {
 	const char *flag;   /* without the leading "--" */
@@ -98,6 +122,22 @@ static const opt_def opts[] = {
 	  "the sandbox pod must be ready within this (default 300)", 1, 3600 },
 	{ "image-pull-grace", 0, "CIFIXER_IMAGE_PULL_GRACE", K_OINT, O(image_pull_grace), C_JOB, "SECONDS",
 	  "ErrImagePull/ImagePullBackOff is tolerated this long (default 30)", 0, 3600 },
+	{ "image-pull-policy", 0, "CIFIXER_IMAGE_PULL_POLICY", K_PULL, O(image_pull_policy), C_JOB, "POLICY",
+	  "pull policy of the sandbox image: Always, IfNotPresent or Never (default IfNotPresent)", 0, 0 },
+	{ "sandbox-service-account", 0, "CIFIXER_SANDBOX_SERVICE_ACCOUNT", K_SANAME, O(sandbox_service_account), C_JOB,
+	  "NAME", "ServiceAccount of the sandbox pods; they mount no token (default ci-fixer-sandbox)", 0, 0 },
+	{ "node-selector", 0, "CIFIXER_NODE_SELECTOR", K_LABELS, O(node_selector), C_JOB, "JSON",
+	  "node labels the sandbox pods need, a JSON object: '{\"pool\":\"ci\"}' (default none)", 0, 0 },
+	{ "tolerations", 0, "CIFIXER_TOLERATIONS", K_TOLERATIONS, O(tolerations), C_JOB, "JSON",
+	  "tolerations of the sandbox pods, a JSON array: '[{\"key\":\"ci\",\"operator\":\"Exists\","
+	  "\"effect\":\"NoSchedule\"}]' (default none)", 0, 0 },
+	{ "affinity", 0, "CIFIXER_AFFINITY", K_AFFINITY, O(affinity), C_JOB, "JSON",
+	  "affinity of the sandbox pods, a JSON object of nodeAffinity, podAffinity, podAntiAffinity (default none)",
+	  0, 0 },
+	{ "gpu-resource", 0, "CIFIXER_GPU_RESOURCE", K_RESOURCE, O(gpu_resource), C_JOB, "NAME",
+	  "extended resource name of a GPU (default nvidia.com/gpu)", 0, 0 },
+	{ "gpu-count", 0, "CIFIXER_GPU_COUNT", K_OINT, O(gpu_count), C_JOB, "N",
+	  "GPUs per sandbox pod, set as its limit and request of --gpu-resource (default 0: none)", 0, 1024 },
 	{ "repo", 0, "CIFIXER_REPO", K_STR, O(repo), C_REQ, "URL", "repository to check out into the workspace", 0, 0 },
 	{ "ref", 0, "CIFIXER_REF", K_STR, O(ref), C_REQ, "REF", "branch or tag (default: the remote's HEAD)", 0, 0 },
 	{ "commit", 0, "CIFIXER_COMMIT", K_STR, O(commit), C_REQ, "SHA", "full commit id (wins over --ref)", 0, 0 },
@@ -140,9 +180,22 @@ static const opt_def opts[] = {
 
 static const char *const cmd_names[] = { NULL, "run", "serve", "submit", "verify-rbac" };
 
+/* Replace the string *p with a copy of val. */
+static int set_str(char **p, const char *val)
+{
+	char *v = str_dup(val);
+
+	if (!v)
+		return err_set(ERR_NOMEM, "out of memory");
+	free(*p);
+	*p = v;
+	return 0;
+}
+
 static int set_opt(runner_opts *o, const opt_def *d, const char *val, const char *from)
 {
 	char *base = (char *)o;
+	char **str = (char **)(base + d->off); /* the kinds kind_is_string() names */
 
 	switch (d->kind) {
 	case K_QTY: {
@@ -150,18 +203,52 @@ static int set_opt(runner_opts *o, const opt_def *d, const char *val, const char
 
 		if (sandbox_quantity_parse(&milli, val))
 			return err_wrap(ERR_INVALID, "%s: not a Kubernetes quantity (\"500m\", \"2\", \"4Gi\")", from);
+		return set_str(str, val);
 	}
-		/* fall through */
-	case K_STR: {
-		char **p = (char **)(base + d->off);
-		char *v = str_dup(val);
+	case K_PULL:
+		if (!sandbox_pull_policy_valid(val))
+			return err_set(ERR_INVALID, "%s: \"%.40s\" is not Always, IfNotPresent or Never", from, val);
+		return set_str(str, val);
+	case K_RESOURCE:
+		if (!sandbox_extended_resource_valid(val))
+			return err_set(ERR_INVALID, "%s: \"%.80s\" is not an extended resource name "
+				       "(DOMAIN/NAME outside kubernetes.io, e.g. nvidia.com/gpu)", from, val);
+		return set_str(str, val);
+	case K_SANAME:
+		if (strlen(val) > 253 || !str_is_dns1123_subdomain(val))
+			return err_set(ERR_INVALID, "%s: \"%.80s\" is not a ServiceAccount name (DNS-1123 subdomain)",
+				       from, val);
+		return set_str(str, val);
+	case K_AFFINITY:
+		if (sandbox_affinity_check(val))
+			return err_wrap(ERR_INVALID, "%s", from);
+		return set_str(str, val);
+	case K_LABELS: {
+		runner_opt_labels *p = (runner_opt_labels *)(base + d->off);
+		sandbox_kv *kv;
+		size_t n;
 
-		if (!v)
-			return err_set(ERR_NOMEM, "out of memory");
-		free(*p);
-		*p = v;
+		if (sandbox_node_selector_parse(&kv, &n, val))
+			return err_wrap(ERR_INVALID, "%s", from);
+		sandbox_kv_array_free(p->items, p->n);
+		p->items = kv;
+		p->n = n;
 		return 0;
 	}
+	case K_TOLERATIONS: {
+		runner_opt_tolerations *p = (runner_opt_tolerations *)(base + d->off);
+		sandbox_toleration *t;
+		size_t n;
+
+		if (sandbox_tolerations_parse(&t, &n, val))
+			return err_wrap(ERR_INVALID, "%s", from);
+		sandbox_tolerations_free(p->items, p->n);
+		p->items = t;
+		p->n = n;
+		return 0;
+	}
+	case K_STR:
+		return set_str(str, val);
 	case K_INT: {
 		int *p = (int *)(base + d->off);
 
@@ -262,6 +349,19 @@ static int load_config_file(runner_opts *o, const char *path)
 		snprintf(from, sizeof(from), "--config %.200s: %.60s", path, c->string);
 		if (!d || !strcmp(c->string, "config")) {
 			rc = err_set(ERR_INVALID, "%s: unknown setting", from);
+		} else if (d->kind == K_LABELS || d->kind == K_TOLERATIONS || d->kind == K_AFFINITY) {
+			/* the JSON value itself, through the same parser as the text of
+			 * a flag (which also refuses the wrong one of object and array) */
+			char *text = (cJSON_IsObject(c) || cJSON_IsArray(c)) ? cJSON_PrintUnformatted(c) : NULL;
+
+			if (!cJSON_IsObject(c) && !cJSON_IsArray(c))
+				rc = err_set(ERR_INVALID, "%s: must be a JSON %s", from,
+					     d->kind == K_TOLERATIONS ? "array" : "object");
+			else if (!text)
+				rc = err_set(ERR_NOMEM, "out of memory");
+			else
+				rc = set_opt(o, d, text, from);
+			cJSON_free(text);
 		} else if (cJSON_IsString(c)) {
 			/* the environment and flags come later and override */
 			rc = set_opt(o, d, c->valuestring, from);
@@ -311,7 +411,8 @@ static int check_sandbox_settings(const runner_opts *o)
 	if (!qty_le(cfg.default_memory_limit, cfg.max_memory))
 		return err_set(ERR_INVALID, "memory-limit (%s) is above max-memory (%s)", cfg.default_memory_limit,
 			       cfg.max_memory);
-	return 0;
+	/* each was checked when set; this is the Job spec builder's own check */
+	return sandbox_pod_settings_check(&cfg);
 }
 
 int runner_opts_parse(runner_opts *o, int argc, char **argv)
@@ -465,8 +566,10 @@ int runner_opts_request(runner_request **out, const runner_opts *o)
 void runner_opts_clear(runner_opts *o)
 {
 	for (size_t k = 0; k < NOPTS; k++)
-		if (opts[k].kind == K_STR || opts[k].kind == K_QTY)
+		if (kind_is_string(opts[k].kind))
 			free(*(char **)((char *)o + opts[k].off));
+	sandbox_kv_array_free(o->node_selector.items, o->node_selector.n);
+	sandbox_tolerations_free(o->tolerations.items, o->tolerations.n);
 	runner_map_clear(&o->env);
 	for (size_t k = 0; k < o->nshell; k++)
 		free(o->shell[k]);

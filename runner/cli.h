@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "runner/request.h"
+#include "sandbox/run.h"
 
 /* An integer setting whose every value, 0 included, is meaningful: set says
  * whether a flag, variable or config key gave it. */
@@ -17,6 +18,17 @@ typedef struct runner_opt_int {
 	int set;
 	int value;
 } runner_opt_int;
+
+/* The sandbox pod's nodeSelector and tolerations, parsed and checked from
+ * their JSON (sandbox/placement.h); n 0: none given, or given empty. */
+typedef struct runner_opt_labels {
+	sandbox_kv *items;
+	size_t n;
+} runner_opt_labels;
+typedef struct runner_opt_tolerations {
+	sandbox_toleration *items;
+	size_t n;
+} runner_opt_tolerations;
 
 enum runner_cmd { RUNNER_CMD_NONE = 0, RUNNER_CMD_RUN, RUNNER_CMD_SERVE, RUNNER_CMD_SUBMIT, RUNNER_CMD_VERIFY_RBAC };
 
@@ -43,6 +55,13 @@ typedef struct runner_opts {
 	char *cpu_request, *cpu_limit, *max_cpu;          /* quantities, checked */
 	char *memory_request, *memory_limit, *max_memory;
 	char *workspace_size_limit;        /* the /workspace emptyDir sizeLimit */
+	char *image_pull_policy;           /* Always, IfNotPresent, Never */
+	char *sandbox_service_account;     /* the pod's ServiceAccount */
+	runner_opt_labels node_selector;   /* --node-selector '{"K":"V"}' */
+	runner_opt_tolerations tolerations;/* --tolerations '[{...}]' */
+	char *affinity;                    /* --affinity '{...}': compact JSON text, checked */
+	char *gpu_resource;                /* extended resource name of a GPU */
+	runner_opt_int gpu_count;          /* GPUs per sandbox pod, 0: none */
 
 	/* the request (run, submit) */
 	char *repo, *ref, *commit;

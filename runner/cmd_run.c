@@ -95,6 +95,25 @@ void runner_sandbox_config(sandbox_config *cfg, const runner_opts *o)
 		cfg->max_memory = o->max_memory;
 	if (o->workspace_size_limit)
 		cfg->ephemeral_storage_limit = o->workspace_size_limit;
+	/* the pod's placement (sandbox/placement.h), parsed and checked by cli.c */
+	if (o->image_pull_policy)
+		cfg->image_pull_policy = o->image_pull_policy;
+	if (o->sandbox_service_account)
+		cfg->service_account = o->sandbox_service_account;
+	if (o->node_selector.n) {
+		cfg->node_selector = o->node_selector.items;
+		cfg->node_selector_count = o->node_selector.n;
+	}
+	if (o->tolerations.n) {
+		cfg->tolerations = o->tolerations.items;
+		cfg->toleration_count = o->tolerations.n;
+	}
+	if (o->affinity)
+		cfg->affinity = o->affinity;
+	if (o->gpu_resource)
+		cfg->gpu_resource = o->gpu_resource;
+	if (o->gpu_count.set)
+		cfg->gpu_count = o->gpu_count.value;
 }
 
 /* ---- live output -------------------------------------------------------- */

@@ -17,12 +17,16 @@
  *    user's code gets no credentials and no service environment.
  *  - readOnlyRootFilesystem with emptyDir at /workspace and /tmp: the only
  *    writable places are the ones the runner collects or throws away.
+ *  - nodeSelector, tolerations, affinity, GPUs, imagePullPolicy and the
+ *    ServiceAccount name come from the configuration (sandbox/placement.c);
+ *    they choose nodes, never loosen the hardening above.
  */
 #include "sandbox/jobspec.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "sandbox/placement.h"
 #include "sandbox/quantity.h"
 #include "sandbox/validate.h"
 #include "util/err.h"
@@ -171,6 +175,8 @@ int sandbox_jobspec_build(cJSON **out, const sandbox_config *cfg, const sandbox_
 			       image ? image : "");
 	if ((rc = sandbox_resources_resolve(&res, cfg, req)) != 0)
 		return rc;
+	if ((rc = sandbox_pod_settings_check(cfg)) != 0)
+		return rc;
 
 	job = cJSON_CreateObject();
 	if (!job)
@@ -208,8 +214,7 @@ int sandbox_jobspec_build(cJSON **out, const sandbox_config *cfg, const sandbox_
 	if (!pspec)
 		goto nomem;
 	cJSON_AddStringToObject(pspec, "restartPolicy", "Never");
-	cJSON_AddStringToObject(pspec, "serviceAccountName",
-				cfg->service_account ? cfg->service_account : "ci-fixer-sandbox");
+	cJSON_AddStringToObject(pspec, "serviceAccountName", cfg->service_account);
 	cJSON_AddBoolToObject(pspec, "automountServiceAccountToken", 0);
 	cJSON_AddBoolToObject(pspec, "enableServiceLinks", 0);
 	/* the keep-alive ends on SIGTERM at once (SANDBOX_KEEPALIVE_SCRIPT) */
@@ -225,7 +230,7 @@ int sandbox_jobspec_build(cJSON **out, const sandbox_config *cfg, const sandbox_
 	cJSON_AddItemToArray(ctrs, ctr);
 	cJSON_AddStringToObject(ctr, "name", cfg->container_name ? cfg->container_name : "sandbox");
 	cJSON_AddStringToObject(ctr, "image", image);
-	cJSON_AddStringToObject(ctr, "imagePullPolicy", "IfNotPresent");
+	cJSON_AddStringToObject(ctr, "imagePullPolicy", cfg->image_pull_policy);
 	a = cJSON_AddArrayToObject(ctr, "command");
 	if (!a)
 		goto nomem;
@@ -270,6 +275,11 @@ int sandbox_jobspec_build(cJSON **out, const sandbox_config *cfg, const sandbox_
 		cJSON_AddStringToObject(lm, "memory", res.memory_limit);
 		if (cfg->ephemeral_storage_limit && *cfg->ephemeral_storage_limit)
 			cJSON_AddStringToObject(lm, "ephemeral-storage", cfg->ephemeral_storage_limit);
+	}
+	/* nodeSelector, tolerations, affinity; the GPUs into these resources */
+	if ((rc = sandbox_pod_settings_apply(pspec, o, cfg)) != 0) {
+		cJSON_Delete(job);
+		return rc;
 	}
 	cJSON_AddItemToObject(ctr, "securityContext", security_context(cfg, 1));
 	a = cJSON_AddArrayToObject(ctr, "volumeMounts");

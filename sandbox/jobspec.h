@@ -59,6 +59,8 @@ char *sandbox_owner_selector(const sandbox_config *cfg);
  * activeDeadlineSeconds = run timeout + grace and a keep-alive command
  * (sleep for the same number of seconds, the number passed as an argument)
  * so the pod ends on its own if the runner dies. The run's env goes into the container's env.
+ * The configured imagePullPolicy, ServiceAccount, nodeSelector, tolerations,
+ * affinity and GPUs (sandbox/placement.h) are checked and added.
  * Caller owns *out (cJSON_Delete). 0, ERR_INVALID (request or config
  * invalid, message names the field) or ERR_NOMEM.
  */

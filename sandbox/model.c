@@ -221,6 +221,14 @@ void sandbox_config_init(sandbox_config *cfg)
 	cfg->max_command_bytes = 64 << 10;
 	cfg->repo_cache_dir = NULL;
 	cfg->scratch_dir = NULL;
+	cfg->image_pull_policy = "IfNotPresent";
+	cfg->node_selector = NULL;
+	cfg->node_selector_count = 0;
+	cfg->tolerations = NULL;
+	cfg->toleration_count = 0;
+	cfg->affinity = NULL;
+	cfg->gpu_resource = "nvidia.com/gpu";
+	cfg->gpu_count = 0;
 }
 
 /* ---- cancellation ------------------------------------------------------ */

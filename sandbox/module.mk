@@ -4,6 +4,7 @@ SANDBOX_SRCS += \
 	sandbox/model.c \
 	sandbox/quantity.c \
 	sandbox/validate.c \
+	sandbox/placement.c \
 	sandbox/jobspec.c \
 	sandbox/tar.c \
 	sandbox/capture.c \

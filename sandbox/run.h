@@ -87,6 +87,18 @@ void sandbox_command_clear(sandbox_command *cmd);
 
 /* ---- configuration ---------------------------------------------------- */
 
+/* One toleration of the sandbox pod (core/v1 Toleration), checked by
+ * sandbox_tolerations_parse() and the Job spec builder as the API server
+ * would (pkg/apis/core/validation ValidateTolerations). */
+typedef struct sandbox_toleration {
+	char *key;          /* NULL or "": every key (operator must be Exists) */
+	char *operator_;    /* "Exists" or "Equal"; NULL: Equal (the API's default) */
+	char *value;        /* Equal only; NULL: "" */
+	char *effect;       /* NULL or "": every effect; NoSchedule, PreferNoSchedule, NoExecute */
+	int64_t seconds;    /* tolerationSeconds (when has_seconds; NoExecute only, >= 0) */
+	int has_seconds;
+} sandbox_toleration;
+
 typedef struct sandbox_config {
 	const char *namespace_;          /* where Jobs go ("ci-sandbox") */
 	const char *default_image;
@@ -121,6 +133,17 @@ typedef struct sandbox_config {
 					    in the exec URL (64 KiB) */
 	const char *repo_cache_dir;      /* bare clones, one per URL; NULL: no cache (temp) */
 	const char *scratch_dir;         /* checkouts and downloads ($TMPDIR or /tmp) */
+	/* where the pod may run, and its image pull (sandbox/placement.h);
+	 * none of them weakens the Pod Security hardening */
+	const char *image_pull_policy;   /* Always, IfNotPresent, Never ("IfNotPresent") */
+	const sandbox_kv *node_selector; /* the pod's nodeSelector; NULL: none */
+	size_t node_selector_count;
+	const sandbox_toleration *tolerations; /* the pod's tolerations; NULL: none */
+	size_t toleration_count;
+	const char *affinity;            /* the pod's affinity, JSON object text passed
+					    through; NULL or "{}": none */
+	const char *gpu_resource;        /* extended resource of a GPU ("nvidia.com/gpu") */
+	int64_t gpu_count;               /* GPUs per pod, in limits and requests; 0: none */
 } sandbox_config;
 
 /* Fill cfg with the defaults noted above (namespace "ci-sandbox", owner

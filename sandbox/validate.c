@@ -348,6 +348,32 @@ int sandbox_commit_valid(const char *c)
 	return 1;
 }
 
+int sandbox_pull_policy_valid(const char *policy)
+{
+	return policy && (!strcmp(policy, "Always") || !strcmp(policy, "IfNotPresent") ||
+			  !strcmp(policy, "Never"));
+}
+
+/* k/k pkg/apis/core/helper IsExtendedResourceName: not native (a name
+ * without a "/" or in the kubernetes.io domain), not "requests."-prefixed,
+ * and "requests." + name must be a qualified name, since that is how a
+ * ResourceQuota names it. */
+int sandbox_extended_resource_valid(const char *name)
+{
+	char quota[320];
+	const char *slash;
+
+	if (!name || !sandbox_label_key_valid(name) || !(slash = strchr(name, '/')))
+		return 0;
+	if (str_has_prefix(name, "requests."))
+		return 0;
+	if (memmem(name, (size_t)(slash - name + 1), "kubernetes.io/", 14))
+		return 0;
+	if (snprintf(quota, sizeof(quota), "requests.%s", name) >= (int)sizeof(quota))
+		return 0;
+	return sandbox_label_key_valid(quota);
+}
+
 int sandbox_job_name(char out[64], const char *run_id)
 {
 	size_t n;

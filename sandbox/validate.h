@@ -23,5 +23,12 @@ int sandbox_repo_url_valid(const char *url);
 int sandbox_ref_valid(const char *ref);
 /* 40 hex digits. */
 int sandbox_commit_valid(const char *commit);
+/* An image pull policy: Always, IfNotPresent or Never. */
+int sandbox_pull_policy_valid(const char *policy);
+/* An extended resource name a container may ask for ("nvidia.com/gpu"): a
+ * qualified name with a domain prefix that is not kubernetes.io's (those
+ * are native resources), not starting with "requests.", and whose quota
+ * name "requests.NAME" is a qualified name too. */
+int sandbox_extended_resource_valid(const char *name);
 
 #endif

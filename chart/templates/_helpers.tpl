@@ -63,9 +63,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-The sandbox pods' ServiceAccount. Not release-prefixed: the service (0.1.0)
-puts the fixed name ci-fixer-sandbox in its Job specs
-(sandbox/model.c sandbox_config_init), so that is the account that must exist.
+The sandbox pods' ServiceAccount. Not release-prefixed by default: it is
+ci-fixer-sandbox, the service's built-in name (sandbox/model.c
+sandbox_config_init) and the one rbac/ and k8s-manifests/ create. config.json
+passes it to the service (sandbox-service-account), so another name set in
+values is the one the Jobs use.
 */}}
 {{- define "ci-fixer.sandboxServiceAccountName" -}}
 {{- default "ci-fixer-sandbox" .Values.sandbox.serviceAccount.name }}

@@ -89,9 +89,14 @@ tap_check "values.schema.json is draft-07 JSON" \
 # The schema refuses bad values (each render must fail).
 for bad in replicaCount=2 image.tag=latest securityContext.privileged=true \
 	securityContext.allowPrivilegeEscalation=true podSecurityContext.runAsNonRoot=false \
-	service.type=ExternalName sandbox.namespace=Bad_NS unknownKey=1; do
+	service.type=ExternalName sandbox.namespace=Bad_NS unknownKey=1 sandbox.imagePullPolicy=Sometimes \
+	gpu.resourceName=gpu sandbox.affinity.nodeAfinity.x=1; do
 	tap_check "schema refuses --set $bad" bash -c "! deploy_render '$TMP/bad.yaml' --set '$bad' 2>'$TMP/bad.err' && grep -q \"don't meet the specifications of the schema\" '$TMP/bad.err'"
 done
+
+# ... and a toleration Kubernetes would refuse (lists cannot be --set here)
+printf 'sandbox:\n  tolerations:\n    - {key: ci, operator: Maybe}\n' >"$TMP/bad-tol.yaml"
+tap_check "schema refuses a toleration with operator Maybe" bash -c "! deploy_render '$TMP/bad.yaml' -f '$TMP/bad-tol.yaml' 2>'$TMP/bad.err' && grep -q \"don't meet the specifications of the schema\" '$TMP/bad.err'"
 
 # The service's config and the sandbox Job settings come from values into
 # the ConfigMap: config.json in the service's own format (keys = serve
@@ -129,7 +134,8 @@ else
 	tap_skip "sandbox-job.json states the service's built-in Job settings" "sandbox/model.c not found"
 fi
 deploy_render "$TMP/set.yaml" --set sandbox.ttlSecondsAfterFinished=120 --set sandbox.image=busybox:1.36.1 \
-	--set sandbox.runAsUser=12345 --set gpu.enabled=true --set config.maxConcurrent=7
+	--set sandbox.runAsUser=12345 --set gpu.enabled=true --set config.maxConcurrent=7 \
+	--set sandbox.imagePullPolicy=Always --set sandbox.nodeSelector.pool=ci --set gpu.nodeSelector.gpu=a100
 cfg=$($PY "$LIB" config "$TMP/set.yaml")
 job=$($PY "$LIB" config "$TMP/set.yaml" sandbox-job.json)
 echo "$cfg $job" >&2
@@ -138,9 +144,25 @@ import json,sys; c=json.loads(sys.argv[1]); s=json.loads(sys.argv[2])
 ok = (s['ttlSecondsAfterFinished']==120 and s['image']=='busybox:1.36.1' and c['image']=='busybox:1.36.1'
       and s['runAsUser']==12345 and s['gpu']['enabled'] is True
       and any(t.get('key')=='nvidia.com/gpu' for t in s['tolerations'])
-      and c['max-concurrent']==7 and c['namespace']=='ci-sandbox' and s['serviceAccountName']=='ci-fixer-sandbox')
+      and c['max-concurrent']==7 and c['namespace']=='ci-sandbox' and s['serviceAccountName']=='ci-fixer-sandbox'
+      and c['image-pull-policy']=='Always' and s['imagePullPolicy']=='Always'
+      and c['gpu-count']==1 and c['gpu-resource']=='nvidia.com/gpu'
+      and any(t.get('key')=='nvidia.com/gpu' for t in c['tolerations']) and c['tolerations']==s['tolerations']
+      and c['node-selector']=={'pool': 'ci', 'gpu': 'a100'} and c['node-selector']==s['nodeSelector'])
 sys.exit(0 if ok else 1)" "$cfg" "$job"
 tap_check "gpu.enabled adds the GPU to the sandbox quota" grep -q 'requests.nvidia.com/gpu: "20"' "$TMP/set.yaml"
+tap_check "gpu.enabled off: config.json asks for no GPU and adds no GPU toleration" \
+	$PY -c "import json,sys; c=json.loads(sys.argv[1]); sys.exit(0 if c['gpu-count']==0 and c['tolerations']==[] and c['node-selector']=={} else 1)" \
+	"$($PY "$LIB" config "$def")"
+if [[ -x $CIFIXER ]]; then
+	$PY "$LIB" config "$TMP/set.yaml" >"$TMP/config-set.json"
+	tap_check "ci-fixer serve accepts the config.json with gpu.enabled, nodeSelector and pull policy set" \
+		bash -c "'$CIFIXER' serve --config '$TMP/config-set.json' --help >/dev/null"
+fi
+deploy_render "$TMP/sa.yaml" --set sandbox.serviceAccount.name=team-a-runner
+tap_check "sandbox.serviceAccount.name: the account created is the one config.json gives the service" bash -c "
+	$PY '$LIB' objects '$TMP/sa.yaml' | grep -qx 'ServiceAccount ci-sandbox/team-a-runner' &&
+	$PY '$LIB' config '$TMP/sa.yaml' | grep -q '\"sandbox-service-account\": \"team-a-runner\"'"
 
 # checksum/config rolls the pod when, and only when, the config changes.
 sum() { $PY "$LIB" get "$1" Deployment ci-fixer-app 'spec.template.metadata.annotations.checksum/config'; }

@@ -101,7 +101,7 @@ deploy_serve_flags() {
 		"$bin" serve --help | grep -oE '^ +(-., )?--[a-z-]+' | sed 's/.*--//' | paste -sd, -
 	elif [[ -f $ROOT/runner/cli.c ]]; then
 		grep -oE '^\s*\{ "[a-z-]+", [^,]+, "[A-Z_]+", K_[A-Z]+, O\([a-z_]+\), [A-Z_| ]+,' "$ROOT/runner/cli.c" |
-			grep -E 'C_SERVE|C_KUBE' | sed -E 's/^\s*\{ "([a-z-]+)".*/\1/' | paste -sd, -
+			grep -E 'C_SERVE|C_KUBE|C_JOB' | sed -E 's/^\s*\{ "([a-z-]+)".*/\1/' | paste -sd, -
 	fi
 }
 export -f deploy_serve_flags

@@ -4,8 +4,16 @@
 #    default) is applied: no rbac/, so the Role it has is the chart's; the
 #    sandbox Job settings are --set to values other than the service's
 #    built-in defaults (TTL 123, UID/GID 4242/4243, requests/limits, workspace
-#    size, default timeout, deadline grace), so the Job can only carry them
-#    if they went values -> config.json -> serve -> Job;
+#    size, default timeout, deadline grace), and so are the pod's placement
+#    settings (imagePullPolicy Always, a sandbox ServiceAccount of another
+#    name, nodeSelector, tolerations, affinity, gpu.enabled with 2 GPUs and
+#    its own node label), so the Job can only carry them if they went
+#    values -> config.json -> serve -> Job. kubesim does not schedule (its
+#    one kubelet runs every pod), so the nodeSelector, tolerations and
+#    affinity do not keep the pod from running there, and it has no device
+#    plugin: the GPU limit is stored and admitted, not allocated. kubesim's
+#    ServiceAccount admission does refuse a pod whose account does not
+#    exist, so a Job naming the built-in ci-fixer-sandbox would fail;
 #  - the service's identity is the chart's ServiceAccount ci-fixer-app: a
 #    token from TokenRequest (`kubectl create token`), never admin;
 #  - serve runs with the stored Deployment's args, its ConfigMap (config.json
@@ -17,7 +25,9 @@
 #    completes a run in the restricted sandbox namespace, and the Job it
 #    created carries the settings of the ConfigMap (config.json and
 #    sandbox-job.json: namespace, owner, image, ServiceAccount, TTL,
-#    deadline, UID/GID, requests and limits, workspace size);
+#    deadline, UID/GID, requests and limits, workspace size, pull policy,
+#    nodeSelector, tolerations, affinity, GPU limit and request), and is
+#    still Pod Security restricted (the namespace enforces it);
 #  - `ci-fixer verify-rbac` with the same token passes: everything a run
 #    needs is allowed and none of the dangerous permissions is (least);
 #  - no Job is left, and serve drains on SIGTERM.
@@ -46,7 +56,32 @@ SETS=(--set sandbox.ttlSecondsAfterFinished=123 --set sandbox.runAsUser=4242 --s
 	--set sandbox.resources.limits.cpu=1500m --set sandbox.resources.limits.memory=1536Mi
 	--set sandbox.workspaceSizeLimit=3Gi --set sandbox.defaultTimeoutSeconds=900
 	--set sandbox.deadlineGraceSeconds=45 --set sandbox.maxResources.memory=6Gi)
-if ! deploy_render "$TMP/chart.yaml" -f "$CHART/values.yaml" "${SETS[@]}"; then
+# lists and keys with dots cannot be --set with helm-render: a values file
+cat >"$TMP/placement.yaml" <<'EOF'
+sandbox:
+  imagePullPolicy: Always
+  serviceAccount:
+    create: true
+    name: ci-sandbox-runner
+  nodeSelector:
+    ci-fixer.io/pool: sandbox
+  tolerations:
+    - {key: ci-fixer.io/dedicated, operator: Equal, value: sandbox, effect: NoSchedule}
+    - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 30}
+  affinity:
+    nodeAffinity:
+      preferredDuringSchedulingIgnoredDuringExecution:
+        - weight: 50
+          preference:
+            matchExpressions:
+              - {key: ci-fixer.io/pool, operator: In, values: [sandbox]}
+gpu:
+  enabled: true
+  count: 2
+  nodeSelector:
+    nvidia.com/gpu.present: "true"
+EOF
+if ! deploy_render "$TMP/chart.yaml" -f "$CHART/values.yaml" -f "$TMP/placement.yaml" "${SETS[@]}"; then
 	tap_fail "the chart renders (values.yaml)"
 	tap_done
 	exit 1
@@ -106,6 +141,20 @@ want = {"ttl-seconds-after-finished": 123, "run-as-user": 4242, "run-as-group": 
         "memory-request": "200Mi", "cpu-limit": "1500m", "memory-limit": "1536Mi", "workspace-size-limit": "3Gi",
         "default-timeout": 900, "deadline-grace": 45, "max-timeout": 21660 - 45, "max-memory": "6Gi"}
 bad = {k: (d.get(k), v) for k, v in want.items() if d.get(k) != v}
+print("config.json differs:", bad, file=sys.stderr) if bad else None
+sys.exit(1 if bad else 0)' "$TMP/config.json"
+tap_check "config.json carries the placement values: pull policy, ServiceAccount, nodeSelector + gpu's, tolerations + gpu's, affinity, 2 GPUs" $PY -c '
+import json,sys
+d = json.load(open(sys.argv[1]))
+want = {"image-pull-policy": "Always", "sandbox-service-account": "ci-sandbox-runner",
+        "node-selector": {"ci-fixer.io/pool": "sandbox", "nvidia.com/gpu.present": "true"},
+        "gpu-resource": "nvidia.com/gpu", "gpu-count": 2}
+bad = {k: (d.get(k), v) for k, v in want.items() if d.get(k) != v}
+keys = [t.get("key") for t in d.get("tolerations") or []]
+if keys != ["ci-fixer.io/dedicated", "node.kubernetes.io/unreachable", "nvidia.com/gpu"]:
+    bad["tolerations"] = keys
+if list(d.get("affinity") or {}) != ["nodeAffinity"]:
+    bad["affinity"] = d.get("affinity")
 print("config.json differs:", bad, file=sys.stderr) if bad else None
 sys.exit(1 if bad else 0)' "$TMP/config.json"
 
@@ -173,6 +222,26 @@ wait "$WATCH_PID" 2>/dev/null
 WATCH_PID=
 tap_check "the Job carries the ConfigMap's settings (config.json, sandbox-job.json)" \
 	$PY "$LIB" job-settings "$TMP/watch.json" "$TMP/cm.json"
+tap_check "the Job's pod template carries the placement values: pull policy Always, ServiceAccount ci-sandbox-runner, nodeSelector, 3 tolerations, affinity, 2 GPUs (limit = request)" $PY -c '
+import json,sys
+sys.path.insert(0, sys.argv[2])
+from deploy_lib import json_stream
+objs = [o.get("object", o) for o in json_stream(open(sys.argv[1]).read())]
+j = [o for o in objs if o.get("kind") == "Job"][0]
+p = j["spec"]["template"]["spec"]; c = p["containers"][0]; r = c["resources"]
+got = (c.get("imagePullPolicy"), p.get("serviceAccountName"), p.get("automountServiceAccountToken"),
+       p.get("nodeSelector"), [(t.get("key"), t.get("operator"), t.get("effect"), t.get("tolerationSeconds"))
+                               for t in p.get("tolerations") or []],
+       sorted(p.get("affinity") or {}), r["limits"].get("nvidia.com/gpu"), r["requests"].get("nvidia.com/gpu"))
+want = ("Always", "ci-sandbox-runner", False,
+        {"ci-fixer.io/pool": "sandbox", "nvidia.com/gpu.present": "true"},
+        [("ci-fixer.io/dedicated", "Equal", "NoSchedule", None), ("node.kubernetes.io/unreachable", "Exists", "NoExecute", 30),
+         ("nvidia.com/gpu", "Exists", "NoSchedule", None)],
+        ["nodeAffinity"], "2", "2")
+print("Job pod:", got, file=sys.stderr)
+sys.exit(0 if got == want else 1)' "$TMP/watch.json" "$ROOT/tests/integration"
+tap_check "the sandbox quota holds requests.nvidia.com/gpu = gpu.count x its pods (40)" bash -c "
+	[[ \$(kubectl get resourcequota -n '$ns' -o jsonpath='{.items[0].spec.hard.requests\\.nvidia\\.com/gpu}') == 40 ]]"
 tap_check "the Job carries the non-default values: TTL 123, UID 4242, memory limit 1536Mi, deadline 945" $PY -c '
 import json,sys
 sys.path.insert(0, sys.argv[2])

@@ -220,7 +220,28 @@ CONFIG_JOB_KEYS = [
     ("memory-limit", lambda j: str(j["resources"]["limits"]["memory"])),
     ("max-cpu", lambda j: str(j["maxResources"]["cpu"])),
     ("max-memory", lambda j: str(j["maxResources"]["memory"])),
+    ("image-pull-policy", lambda j: j["imagePullPolicy"]),
+    ("sandbox-service-account", lambda j: j["serviceAccountName"]),
+    ("node-selector", lambda j: j["nodeSelector"]),
+    ("tolerations", lambda j: j["tolerations"]),
+    ("affinity", lambda j: j["affinity"]),
+    ("gpu-resource", lambda j: j["gpu"]["resourceName"]),
+    ("gpu-count", lambda j: j["gpu"]["count"] if j["gpu"]["enabled"] else 0),
 ]
+# config.json keys whose value is JSON (an object or an array), not a scalar
+CONFIG_JSON_KEYS = {"node-selector": dict, "tolerations": list, "affinity": dict}
+TOLERATION_FIELDS = {"key", "operator", "value", "effect", "tolerationSeconds"}
+
+
+def norm_tolerations(ts):
+    """Tolerations as the API server means them: empty fields dropped,
+    operator Equal when not given."""
+    out = []
+    for t in ts or []:
+        t = {k: v for k, v in (t or {}).items() if v not in ("", None)}
+        t.setdefault("operator", "Equal")
+        out.append(t)
+    return out
 
 
 def cmd_sandbox_config(path, serve_flags):
@@ -235,7 +256,10 @@ def cmd_sandbox_config(path, serve_flags):
     for k, v in cfg.items():
         if k not in flags:
             problems.append(f"config.json: {k} is not a serve flag")
-        if not isinstance(v, (str, int, bool)) or isinstance(v, float):
+        if k in CONFIG_JSON_KEYS:
+            if not isinstance(v, CONFIG_JSON_KEYS[k]):
+                problems.append(f"config.json: {k} must be a JSON {CONFIG_JSON_KEYS[k].__name__}")
+        elif not isinstance(v, (str, int, bool)) or isinstance(v, float):
             problems.append(f"config.json: {k} must be a string, integer or boolean")
     for k in ("namespace", "owner", "image"):
         if cfg.get(k) != job.get(k):
@@ -254,6 +278,13 @@ def cmd_sandbox_config(path, serve_flags):
         problems.append(f"sandbox-job.json: unexpected {k}")
     if not isinstance(job.get("runAsUser"), int) or job.get("runAsUser", 0) < 1:
         problems.append("sandbox-job.json: runAsUser must be a non-root numeric UID (restricted)")
+    if job.get("imagePullPolicy") not in ("Always", "IfNotPresent", "Never"):
+        problems.append(f"sandbox-job.json: imagePullPolicy {job.get('imagePullPolicy')!r} is not Always, IfNotPresent or Never")
+    for i, t in enumerate(job.get("tolerations") or []):
+        if not isinstance(t, dict) or set(t) - TOLERATION_FIELDS:
+            problems.append(f"sandbox-job.json: tolerations[{i}] is not a Toleration: {t!r}")
+    if set(job.get("affinity") or {}) - {"nodeAffinity", "podAffinity", "podAntiAffinity"}:
+        problems.append(f"sandbox-job.json: affinity has unknown fields: {sorted(job['affinity'])}")
     for kind in ("requests", "limits"):
         for r in ("cpu", "memory"):
             v = ((job.get("resources") or {}).get(kind) or {}).get(r)
@@ -317,6 +348,13 @@ def cmd_builtin(path, model_c):
         ("default_memory_limit", job["resources"]["limits"]["memory"]),
         ("max_cpu", job["maxResources"]["cpu"]), ("max_memory", job["maxResources"]["memory"]),
         ("ephemeral_storage_limit", job["workspaceSizeLimit"]),
+        ("image_pull_policy", job["imagePullPolicy"]),
+        ("gpu_resource", job["gpu"]["resourceName"]),
+        ("gpu_count", job["gpu"]["count"] if job["gpu"]["enabled"] else 0),
+        # built in: none (NULL); stated as empty
+        ("node_selector", "NULL" if job["nodeSelector"] == {} else job["nodeSelector"]),
+        ("tolerations", "NULL" if job["tolerations"] == [] else job["tolerations"]),
+        ("affinity", "NULL" if job["affinity"] == {} else job["affinity"]),
     ]
     problems = []
     for field, want in pairs:
@@ -440,6 +478,30 @@ def cmd_job_settings(watch_path, cm_path):
         for r in ("cpu", "memory"):
             checks.append((f"resources.{kind_}.{r}", qty((res.get(kind_) or {}).get(r, "0")),
                            qty(sj["resources"][kind_][r])))
+    # where the pod may run, and its GPUs: config.json's node-selector,
+    # tolerations, affinity, gpu-resource/gpu-count (an empty value: the
+    # field is absent), and sandbox-job.json's statement of the same
+    gpu = cfg.get("gpu-resource")
+    gpu_n = cfg.get("gpu-count") or 0
+    checks += [
+        ("imagePullPolicy (config.json)", c.get("imagePullPolicy"), cfg.get("image-pull-policy")),
+        ("serviceAccountName (config.json)", pspec.get("serviceAccountName"), cfg.get("sandbox-service-account")),
+        ("nodeSelector (config.json)", pspec.get("nodeSelector") or {}, cfg.get("node-selector")),
+        ("nodeSelector", pspec.get("nodeSelector") or {}, sj["nodeSelector"]),
+        ("tolerations (config.json)", norm_tolerations(pspec.get("tolerations")),
+         norm_tolerations(cfg.get("tolerations"))),
+        ("tolerations", norm_tolerations(pspec.get("tolerations")), norm_tolerations(sj["tolerations"])),
+        ("affinity (config.json)", pspec.get("affinity") or {}, cfg.get("affinity")),
+        ("affinity", pspec.get("affinity") or {}, sj["affinity"]),
+        (f"limits.{gpu} (config.json gpu-count)", (res.get("limits") or {}).get(gpu),
+         str(gpu_n) if gpu_n else None),
+        (f"requests.{gpu} = limits (extended resources are not overcommitted)",
+         (res.get("requests") or {}).get(gpu), (res.get("limits") or {}).get(gpu)),
+        (f"limits.{sj['gpu']['resourceName']} (sandbox-job.json gpu)",
+         (res.get("limits") or {}).get(sj["gpu"]["resourceName"]),
+         str(sj["gpu"]["count"]) if sj["gpu"]["enabled"] else None),
+        ("automountServiceAccountToken (restricted, no token)", pspec.get("automountServiceAccountToken"), False),
+    ]
     bad = 0
     for what, have, want in checks:
         ok = have == want

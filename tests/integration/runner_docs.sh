@@ -6,7 +6,9 @@
 #    in openapi.yaml with its method, and openapi.yaml has no route the
 #    router lacks; every route is in api.md's route table;
 #  - `ci-fixer --help` and `ci-fixer CMD --help` (their contents against
-#    DESIGN.md are checked by tests/unit/test_runner_cli.c);
+#    DESIGN.md are checked by tests/unit/test_runner_cli.c); every sandbox
+#    Job flag (those run and serve share: config.json keys) is in
+#    docs/deploy.md's config.json table;
 #  - every error reason the server and the request decoder can answer,
 #    every SSE event name, and every metric family a live serve exposes on
 #    /metrics are documented in both.
@@ -115,6 +117,22 @@ for c in run submit serve verify-rbac; do
 done
 [[ $("$RN_BIN" --help) == *verify-rbac* ]] || ok=0
 [[ $ok -eq 1 ]] && tap_pass "ci-fixer --help and each subcommand's --help exit 0 with its usage" || tap_fail "--help"
+# the sandbox Job settings (the flags run and serve share, but the
+# kubeconfig's) are config.json keys: each has a row in docs/deploy.md's
+# table and shows its default in --help
+help_flags() { "$RN_BIN" "$1" --help | grep -oE '^ +(-., )?--[a-z-]+' | sed 's/.*--//' | sort; }
+job_flags=$(comm -12 <(help_flags run) <(help_flags serve) | grep -vxE 'kubeconfig|context|help')
+ok=1
+for f in $job_flags; do
+	grep -qE "^\| [^|]*\`$f\`" docs/deploy.md || { echo "docs/deploy.md's config.json table lacks $f" >&2; ok=0; }
+done
+for f in image-pull-policy sandbox-service-account node-selector tolerations affinity gpu-resource gpu-count; do
+	grep -qx "$f" <<<"$job_flags" || { echo "run and serve lack --$f" >&2; ok=0; }
+	"$RN_BIN" serve --help | grep -E -- "--$f " | grep -q '(default' || { echo "--$f: no default in help" >&2; ok=0; }
+done
+[[ $ok -eq 1 && $(echo "$job_flags" | wc -w) -ge 25 ]] &&
+	tap_pass "every sandbox Job flag of run and serve ($(echo $job_flags | wc -w)) is a row of docs/deploy.md's config.json table" ||
+	tap_fail "Job flags vs docs/deploy.md" "$job_flags"
 dir=$(mktemp -d /tmp/runner-docs.XXXXXX)
 cleanup() {
 	[[ -n ${pid:-} ]] && { kill -TERM "$pid" 2>/dev/null; sleep 0.5; kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }

@@ -129,7 +129,8 @@ static int parse_one(enum runner_cmd cmd, const char *name, const char *flag, co
  * some plausible value (the help shows a metavariable, not the type). */
 static void every_shown_flag_parses(enum runner_cmd cmd, const char *name)
 {
-	static const char *const values[] = { "x", "5", "60", "1000", "3600", "86400", "500m", "1Gi", "K=V", "echo hi", NULL };
+	static const char *const values[] = { "x", "5", "60", "1000", "3600", "86400", "500m", "1Gi", "K=V", "echo hi",
+					      "{}", "[]", "IfNotPresent", "nvidia.com/gpu", NULL };
 	char *text = usage_of(cmd), *save = NULL;
 	int seen = 0;
 
@@ -415,4 +416,108 @@ Test(runner_cli, sandbox_settings_must_hang_together)
 	cr_assert(strstr(err_msg(), "cpu-limit") && strstr(err_msg(), "max-cpu"), "%s", err_msg());
 	cr_assert_eq(parse_serve_config("{\"memory-request\":\"2Gi\",\"memory-limit\":\"2Gi\"}"), 0, "%s",
 		     err_msg());
+}
+
+/* issue 6: the sandbox pod's placement (image pull policy, ServiceAccount,
+ * nodeSelector, tolerations, affinity, GPUs) from config.json, where the
+ * JSON settings are JSON values, and from flags and variables, where they
+ * are JSON text. */
+Test(runner_cli, placement_settings_reach_the_sandbox_config)
+{
+	char path[] = "/tmp/runner-cli-XXXXXX";
+	runner_opts o = { 0 };
+	sandbox_config cfg;
+	char *argv[] = { "ci-fixer", "serve", "--config", path, "--node-selector", "{\"pool\":\"from-flag\"}" };
+
+	write_config(path, "{\"image-pull-policy\":\"Always\",\"sandbox-service-account\":\"team-a-sandbox\","
+			   "\"node-selector\":{\"pool\":\"gpu\",\"example.com/zone\":\"a\"},"
+			   "\"tolerations\":[{\"key\":\"nvidia.com/gpu\",\"operator\":\"Exists\",\"effect\":\"NoSchedule\"}],"
+			   "\"affinity\":{\"nodeAffinity\":{\"requiredDuringSchedulingIgnoredDuringExecution\":"
+			   "{\"nodeSelectorTerms\":[{\"matchExpressions\":[{\"key\":\"gpu\",\"operator\":\"Exists\"}]}]}}},"
+			   "\"gpu-resource\":\"amd.com/gpu\",\"gpu-count\":2}");
+	setenv("CIFIXER_TOLERATIONS", "[{\"key\":\"pool\",\"value\":\"ci\",\"effect\":\"NoExecute\","
+				      "\"tolerationSeconds\":60},{\"operator\":\"Exists\"}]", 1);
+	cr_assert_eq(runner_opts_parse(&o, 6, argv), 0, "%s", err_msg());
+	unsetenv("CIFIXER_TOLERATIONS");
+	runner_sandbox_config(&cfg, &o);
+	cr_assert_str_eq(cfg.image_pull_policy, "Always");
+	cr_assert_str_eq(cfg.service_account, "team-a-sandbox");
+	cr_assert_eq(cfg.node_selector_count, 1);               /* the flag replaces the file's */
+	cr_assert_str_eq(cfg.node_selector[0].name, "pool");
+	cr_assert_str_eq(cfg.node_selector[0].value, "from-flag");
+	cr_assert_eq(cfg.toleration_count, 2);                  /* the variable replaces the file's */
+	cr_assert_str_eq(cfg.tolerations[0].key, "pool");
+	cr_assert(cfg.tolerations[0].has_seconds && cfg.tolerations[0].seconds == 60);
+	cr_assert_str_eq(cfg.tolerations[1].operator_, "Exists");
+	cr_assert_not_null(cfg.affinity);
+	cr_assert(strstr(cfg.affinity, "\"nodeSelectorTerms\""), "%s", cfg.affinity);
+	cr_assert_str_eq(cfg.gpu_resource, "amd.com/gpu");
+	cr_assert_eq(cfg.gpu_count, 2);
+	runner_opts_clear(&o);
+	unlink(path);
+
+	/* empty values and none given: sandbox_config_init's, nothing set */
+	cr_assert_eq(parse_serve_config("{\"node-selector\":{},\"tolerations\":[],\"affinity\":{},\"gpu-count\":0}"), 0,
+		     "%s", err_msg());
+	char *bare[] = { "ci-fixer", "serve" };
+	sandbox_config def;
+	cr_assert_eq(runner_opts_parse(&o, 2, bare), 0, "%s", err_msg());
+	runner_sandbox_config(&cfg, &o);
+	sandbox_config_init(&def);
+	cr_assert_str_eq(cfg.image_pull_policy, def.image_pull_policy);
+	cr_assert_str_eq(cfg.service_account, "ci-fixer-sandbox");
+	cr_assert(cfg.node_selector_count == 0 && cfg.toleration_count == 0 && cfg.affinity == NULL);
+	cr_assert_str_eq(cfg.gpu_resource, "nvidia.com/gpu");
+	cr_assert_eq(cfg.gpu_count, 0);
+	runner_opts_clear(&o);
+
+	/* run takes them too (it builds the Job); submit does not */
+	char *run[] = { "ci-fixer", "run", "--gpu-count", "1", "--tolerations", "[]", "--image-pull-policy", "Never",
+			"--", "true" };
+	cr_assert_eq(runner_opts_parse(&o, 10, run), 0, "%s", err_msg());
+	runner_sandbox_config(&cfg, &o);
+	cr_assert_eq(cfg.gpu_count, 1);
+	cr_assert_str_eq(cfg.image_pull_policy, "Never");
+	runner_opts_clear(&o);
+	cr_assert_eq(parse_one(RUNNER_CMD_SUBMIT, "submit", "--node-selector", "{}"), ERR_INVALID);
+	cr_assert(strstr(err_msg(), "does not apply"), "%s", err_msg());
+}
+
+Test(runner_cli, bad_placement_settings_are_refused_naming_the_key)
+{
+	static const struct {
+		const char *config, *want;
+	} bad[] = {
+		{ "{\"image-pull-policy\":\"always\"}", "image-pull-policy: \"always\" is not Always, IfNotPresent or Never" },
+		{ "{\"sandbox-service-account\":\"Team_A\"}", "sandbox-service-account: \"Team_A\" is not a ServiceAccount" },
+		{ "{\"node-selector\":\"pool=gpu\"}", "node-selector: must be a JSON object" },
+		{ "{\"node-selector\":[]}", "node-selector: must be a JSON object" },
+		{ "{\"node-selector\":{\"pool\":true}}", "node-selector: \"pool\": the value must be a string" },
+		{ "{\"tolerations\":{}}", "tolerations: must be a JSON array" },
+		{ "{\"tolerations\":[{\"key\":\"a\",\"operator\":\"exists\"}]}",
+		  "tolerations: [0].operator: \"exists\" is not Exists or Equal" },
+		{ "{\"tolerations\":[{\"key\":\"a\",\"effect\":\"NoSchedule\",\"tolerationSeconds\":5}]}",
+		  "tolerations: [0].effect: must be NoExecute" },
+		{ "{\"affinity\":[]}", "affinity: must be a JSON object" },
+		{ "{\"affinity\":{\"nodeAfinity\":{}}}", "affinity: \"nodeAfinity\": unknown field" },
+		{ "{\"gpu-resource\":\"gpu\"}", "gpu-resource: \"gpu\" is not an extended resource name" },
+		{ "{\"gpu-count\":-1}", "gpu-count: \"-1\" is not a number from 0" },
+		{ "{\"image\":{\"name\":\"x\"}}", "image: must be a string, number or boolean" },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(parse_serve_config(bad[i].config), ERR_INVALID, "accepted %s", bad[i].config);
+		cr_assert(strstr(err_msg(), "--config /tmp/runner-cli-") && strstr(err_msg(), bad[i].want),
+			  "%s: \"%s\" not in: %s", bad[i].config, bad[i].want, err_msg());
+	}
+	cr_assert_eq(parse_one(RUNNER_CMD_SERVE, "serve", "--tolerations", "[{\"value\":\"x\"}]"), ERR_INVALID);
+	cr_assert(strstr(err_msg(), "--tolerations: [0].operator: must be Exists"), "%s", err_msg());
+	cr_assert_eq(parse_one(RUNNER_CMD_RUN, "run", "--affinity", "{\"nodeAffinity\":"), ERR_INVALID);
+	cr_assert(strstr(err_msg(), "--affinity: not valid JSON"), "%s", err_msg());
+	setenv("CIFIXER_NODE_SELECTOR", "{\"bad key\":\"x\"}", 1);
+	cr_assert_eq(parse_one(RUNNER_CMD_SERVE, "serve", "--listen", "127.0.0.1:1"), ERR_INVALID);
+	unsetenv("CIFIXER_NODE_SELECTOR");
+	cr_assert(strstr(err_msg(), "CIFIXER_NODE_SELECTOR: \"bad key\": not a valid label key"), "%s", err_msg());
+	cr_assert_eq(parse_one(RUNNER_CMD_SERVE, "serve", "--gpu-resource", "kubernetes.io/gpu"), ERR_INVALID);
+	cr_assert(strstr(err_msg(), "--gpu-resource"), "%s", err_msg());
 }
