@@ -44,6 +44,8 @@ void kube_client_free(kube_client *c);
  * non-streaming request without its own deadline. 0 keeps the current
  * value. Call before sharing the client between threads. */
 void kube_client_set_timeouts(kube_client *c, long connect_ms, long request_ms);
+/* The total timeout of a request without its own deadline, in ms. */
+long kube_client_request_timeout_ms(const kube_client *c);
 
 /* Apply the client's TLS (CA, client cert/key, tls-server-name, insecure
  * only when the kubeconfig says so), proxy and connect timeout to an easy

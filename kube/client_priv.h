@@ -29,9 +29,6 @@ void kube_client_note_unauthorized_gen(kube_client *c, uint64_t gen);
 /* Add n to the connections-opened counter (CURLINFO_NUM_CONNECTS). */
 void kube_client_note_connections(kube_client *c, long n);
 
-/* The default total timeout of a non-streaming request. */
-long kube_client_request_timeout_ms(const kube_client *c);
-
 /* The client's credential cache (tests read its counters). */
 kube_auth *kube_client_auth(kube_client *c);
 

@@ -64,6 +64,12 @@
 #define READ_CHUNK (64u << 10)        /* one recv */
 #define IN_CAP (READ_CHUNK + 512)     /* + a partial frame header or control frame */
 #define OUT_CAP (256u << 10)          /* the outgoing window */
+/* Both buffers start small and grow to their caps only for a stream that
+ * moves bulk data (a recv that fills the input buffer, stdin frames that
+ * do not fit): most execs move a few KiB, and a process with 1,000 of them
+ * at once (bench part 4) held 350 KiB of mostly idle buffers for each. */
+#define IN_START ((16u << 10) + 512)
+#define OUT_START (16u << 10)
 #define OUT_LOW (64u << 10)           /* refill stdin while less than this is queued */
 #define STDIN_CHUNK (32u << 10)       /* stdin bytes per frame */
 #define READS_PER_ROUND 16            /* then give writes and timers a turn */
@@ -89,10 +95,11 @@ typedef struct xs {
 	int ping_ms, idle_ms;
 
 	ws_decoder dec;
-	uint8_t *in;                /* IN_CAP: received, not yet decoded */
-	size_t in_len;
-	uint8_t *out;               /* OUT_CAP: frames waiting to be sent */
-	size_t out_off, out_len;
+	uint8_t *in;                /* in_cap (<= IN_CAP): received, not yet decoded */
+	size_t in_len, in_cap;
+	int in_filled;              /* the last read filled the free space */
+	uint8_t *out;               /* out_cap (<= OUT_CAP): frames waiting to be sent */
+	size_t out_off, out_len, out_cap;
 	int send_blocked;           /* last send said "again": the window is pinned */
 	int send_dead;              /* sending failed: only reading goes on */
 	uint8_t *tmp;               /* STDIN_CHUNK scratch for stdin */
@@ -143,12 +150,27 @@ static uint8_t *out_reserve(xs *s, size_t n)
 		s->out_off = s->out_len = 0;
 		s->send_blocked = 0;
 	}
-	if (OUT_CAP - s->out_len < n && !s->send_blocked && s->out_off > 0) {
+	if (s->out_cap - s->out_len < n && !s->send_blocked && s->out_off > 0) {
 		memmove(s->out, s->out + s->out_off, s->out_len - s->out_off);
 		s->out_len -= s->out_off;
 		s->out_off = 0;
 	}
-	if (OUT_CAP - s->out_len < n)
+	/* grow, but never move the window under a pending write (TLS wants
+	 * the same buffer again) */
+	if (s->out_cap - s->out_len < n && !s->send_blocked && s->out_cap < OUT_CAP) {
+		size_t nc = s->out_cap;
+		uint8_t *nb;
+
+		while (nc - s->out_len < n && nc < OUT_CAP)
+			nc *= 2;
+		if (nc > OUT_CAP)
+			nc = OUT_CAP;
+		if ((nb = realloc(s->out, nc)) != NULL) {
+			s->out = nb;
+			s->out_cap = nc;
+		}
+	}
+	if (s->out_cap - s->out_len < n)
 		return NULL;
 	return s->out + s->out_len;
 }
@@ -374,7 +396,20 @@ static int receive(xs *s)
 
 		if (s->eof || s->peer_closed)
 			return 0;
-		rc = s->conn->recv(s->conn->ctx, s->in + s->in_len, IN_CAP - s->in_len, &got);
+		size_t room;
+
+		if (s->in_filled && s->in_cap < IN_CAP) {
+			/* a read filled it: a bulk stream, take the full size */
+			uint8_t *nb = realloc(s->in, IN_CAP);
+
+			if (nb) {
+				s->in = nb;
+				s->in_cap = IN_CAP;
+			}
+		}
+		room = s->in_cap - s->in_len;
+		rc = s->conn->recv(s->conn->ctx, s->in + s->in_len, room, &got);
+		s->in_filled = got == room;
 		if (rc == ERR_AGAIN)
 			return 0;
 		if (rc < 0) {
@@ -510,6 +545,18 @@ static int64_t handshake_until(const xs *s)
 	return until;
 }
 
+/* The handshake waited idle_ms for the server. ERR_TIMEOUT only when the
+ * run's deadline is what ended it; before it, ERR_AGAIN: an overloaded API
+ * server that has not answered yet is a transient failure, and the caller
+ * may try again (the command may or may not have been started: callers
+ * that retry make that safe, sandbox/command.c). */
+static int handshake_timeout_code(const xs *s)
+{
+	if (!s->o->deadline_ms || clock_mono_ms() < s->o->deadline_ms - 5)
+		return ERR_AGAIN;
+	return ERR_TIMEOUT;
+}
+
 static int send_all(xs *s, const char *p, size_t n, int64_t until)
 {
 	while (n > 0) {
@@ -519,7 +566,8 @@ static int send_all(xs *s, const char *p, size_t n, int64_t until)
 		if (rc == ERR_AGAIN) {
 			rc = wait_io(s, POLLOUT, until);
 			if (rc == ERR_TIMEOUT)
-				return err_set(ERR_TIMEOUT, "%s: timed out sending the upgrade request", s->what);
+				return err_set(handshake_timeout_code(s), "%s: timed out sending the upgrade request",
+					       s->what);
 			if (rc)
 				return rc;
 			continue;
@@ -546,7 +594,7 @@ static int read_more(xs *s, buf *b, int64_t until, int *eof)
 		if (rc == ERR_AGAIN) {
 			rc = wait_io(s, POLLIN, until);
 			if (rc == ERR_TIMEOUT)
-				return err_set(ERR_TIMEOUT, "%s: no answer to the upgrade request within %d ms",
+				return err_set(handshake_timeout_code(s), "%s: no answer to the upgrade request within %d ms",
 					       s->what, s->idle_ms);
 			if (rc)
 				return rc;
@@ -687,6 +735,16 @@ static int handshake(xs *s, const kube_exec_request *req)
 	}
 	s->res->protocol = s->proto;
 	/* bytes after the head already belong to the WebSocket stream */
+	if (raw.len - h.head_len > s->in_cap) {
+		uint8_t *nb = realloc(s->in, raw.len - h.head_len);
+
+		if (!nb) {
+			rc = err_set(ERR_NOMEM, "%s: out of memory", s->what);
+			goto done;
+		}
+		s->in = nb;
+		s->in_cap = raw.len - h.head_len;
+	}
 	memcpy(s->in, raw.data + h.head_len, raw.len - h.head_len);
 	s->in_len = raw.len - h.head_len;
 	rc = 0;
@@ -930,10 +988,12 @@ int kube_exec_run_conn(kube_exec_result *out, const kube_exec_conn *conn, const 
 	s.idle_ms = o->idle_ms > 0 ? o->idle_ms : KUBE_EXEC_IDLE_MS_DEFAULT;
 	s.stdin_state = (o->stdin_data || o->stdin_fd >= 0 || o->stdin_read) ? IN_OPEN : IN_NONE;
 	ws_decoder_init(&s.dec, 0, o->max_message ? o->max_message : KUBE_EXEC_MAX_MESSAGE_DEFAULT);
-	s.in = malloc(IN_CAP);
-	s.out = malloc(OUT_CAP);
-	s.tmp = malloc(STDIN_CHUNK);
-	if (!s.in || !s.out || !s.tmp) {
+	s.in_cap = IN_START;
+	s.out_cap = OUT_START;
+	s.in = malloc(s.in_cap);
+	s.out = malloc(s.out_cap);
+	s.tmp = s.stdin_state == IN_NONE ? NULL : malloc(STDIN_CHUNK);
+	if (!s.in || !s.out || (s.stdin_state != IN_NONE && !s.tmp)) {
 		rc = err_set(ERR_NOMEM, "%s: out of memory", s.what);
 		goto done;
 	}

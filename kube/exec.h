@@ -119,7 +119,11 @@ typedef struct kube_exec_result {
  *   ERR_FORBIDDEN, ERR_NOTFOUND, ERR_INVALID (400, bad opts), ERR_AGAIN
  *   (connection failure, 429, 5xx), ERR_FAIL (an answer that is neither a
  *   valid upgrade nor an HTTP error), each with the API server's message
- *   (kube_status_last() holds its Status).
+ *   (kube_status_last() holds its Status);
+ *   ERR_AGAIN also when the upgrade request got no answer within idle_ms
+ *   while deadline_ms was still ahead: an overloaded server, which may
+ *   or may not have started the command (retry only what is safe to run
+ *   twice or, like sandbox/command.c's durable commands, reattaches).
  * Thread-safe. */
 int kube_exec_run(kube_exec_result *out, kube_client *c, const kube_exec_opts *opts);
 

@@ -23,6 +23,7 @@
 #include <openssl/rand.h>
 
 #include "kubesim/faults.h"
+#include "kubesim/inflight.h"
 #include "kubesim/patch.h"
 #include "kubesim/proto.h"
 #include "kubesim/selector.h"
@@ -692,7 +693,7 @@ void ks_event_record(ks_sim *s, const cJSON *obj, const char *type, const char *
 		ns = "default";
 	/* bounded: drop the oldest events past the cap */
 	while (ks_store_count(s->store, ev_res) >= KS_MAX_EVENTS) {
-		cJSON *old = ks_store_at(s->store, ev_res, 0);
+		cJSON *old = ks_store_at(s->store, ev_res, ks_store_oldest(s->store, ev_res));
 		char ons[256], onm[256];
 		snprintf(ons, sizeof ons, "%s", ks_meta(old, "namespace") ? ks_meta(old, "namespace") : "");
 		snprintf(onm, sizeof onm, "%s", ks_meta(old, "name") ? ks_meta(old, "name") : "");
@@ -1320,11 +1321,20 @@ typedef struct watch_st {
 	int64_t gone_after;
 	int64_t sent_events;
 	int table; /* Accept asked for meta.k8s.io Table: each object becomes a one-row Table */
+	ks_store_watcher sw; /* the store queues the changes it matches here */
+	uint64_t reg_rv;     /* the store's rv when sw was registered */
 } watch_st;
+
+#define WATCH_OUT_HIGH (256 * 1024) /* stop collecting past this much unsent */
 
 static void watch_free(void *cls)
 {
 	watch_st *w = cls;
+	if (w->sw.registered) {
+		ks_store_lock(w->sim->store);
+		ks_store_watcher_remove(w->sim->store, &w->sw);
+		ks_store_unlock(w->sim->store);
+	}
 	filters_free(&w->f);
 	buf_free(&w->out);
 	free(w);
@@ -1340,12 +1350,78 @@ static void watch_emit_gone(watch_st *w, uint64_t asked, uint64_t oldest)
 
 static const char *EV_NAMES[] = {"ADDED", "MODIFIED", "DELETED"};
 
-/* Append matching events after last_rv (lock held). */
+/* The store's match function for a watch (store lock held): the live
+ * object, no parsing. */
+static int watch_match(void *ctx, const cJSON *obj)
+{
+	const watch_st *w = ctx;
+	if (w->ns[0]) {
+		const char *ns = ks_meta(obj, "namespace");
+		if (!ns || strcmp(ns, w->ns) != 0)
+			return 0;
+	}
+	if (ks_selector_empty(w->f.labels) && ks_selector_empty(w->f.fields))
+		return 1;
+	return obj_matches(&w->f, obj);
+}
+
+/* Append event e (lock held). matched: the store already matched it
+ * against this watch. 1 when the watch is over (a fault ended it). */
+static int watch_emit(watch_st *w, const ks_store_event *e, int matched)
+{
+	cJSON *parsed = NULL;
+	if (!matched) {
+		if (e->res != w->res)
+			return 0;
+		if (w->ns[0] && strcmp(e->ns, w->ns) != 0)
+			return 0;
+	}
+	if (w->table || (!matched && (!ks_selector_empty(w->f.labels) || !ks_selector_empty(w->f.fields)))) {
+		parsed = cJSON_Parse(e->json);
+		int ok = parsed && (matched || obj_matches(&w->f, parsed));
+		if (!ok) {
+			cJSON_Delete(parsed);
+			return 0;
+		}
+	}
+	if (w->gone_after >= 0 && w->sent_events >= w->gone_after) {
+		cJSON_Delete(parsed);
+		watch_emit_gone(w, e->rv, e->rv);
+		return 1;
+	}
+	if (w->cut_after >= 0 && w->sent_events >= w->cut_after) {
+		cJSON_Delete(parsed);
+		w->finished = 1;
+		return 1;
+	}
+	buf_printf(&w->out, "{\"type\":\"%s\",\"object\":", EV_NAMES[e->type]);
+	if (w->table && parsed) {
+		cJSON *t = table_for(w->res, &parsed, 1, ks_meta(parsed, "resourceVersion"));
+		char *ts = cJSON_PrintUnformatted(t);
+		buf_append_str(&w->out, ts ? ts : "{}");
+		free(ts);
+		cJSON_Delete(t);
+	} else {
+		buf_append_str(&w->out, e->json);
+	}
+	cJSON_Delete(parsed);
+	buf_append_str(&w->out, "}\n");
+	w->sent_events++;
+	return 0;
+}
+
+/* Append matching events after last_rv (lock held). The history before
+ * the watch was registered (a watch from an older resourceVersion), or all
+ * of it after the store's queue for it overflowed, is scanned and each
+ * event tested; after that only the changes the store queued to it are
+ * looked at, and when none is left the watch has seen everything up to
+ * the store's current rv. */
 static void watch_collect(watch_st *w)
 {
 	ks_store *st = w->sim->store;
 	uint64_t cur = ks_store_rv(st);
-	while (w->last_rv < cur && w->out.len < 256 * 1024) {
+	uint64_t scan_to = w->sw.overflow || !w->sw.registered ? cur : (w->reg_rv < cur ? w->reg_rv : cur);
+	while (w->last_rv < scan_to && w->out.len < WATCH_OUT_HIGH) {
 		int gone = 0;
 		const ks_store_event *e = ks_store_event_at(st, w->last_rv + 1, &gone);
 		if (gone) {
@@ -1353,43 +1429,36 @@ static void watch_collect(watch_st *w)
 			return;
 		}
 		w->last_rv++;
-		if (!e || e->res != w->res)
-			continue;
-		if (w->ns[0] && strcmp(e->ns, w->ns) != 0)
-			continue;
-		cJSON *parsed = NULL;
-		if (!ks_selector_empty(w->f.labels) || !ks_selector_empty(w->f.fields) || w->table) {
-			parsed = cJSON_Parse(e->json);
-			int ok = parsed && obj_matches(&w->f, parsed);
-			if (!ok) {
-				cJSON_Delete(parsed);
-				continue;
-			}
-		}
-		if (w->gone_after >= 0 && w->sent_events >= w->gone_after) {
-			cJSON_Delete(parsed);
-			watch_emit_gone(w, w->last_rv, w->last_rv);
+		if (e && watch_emit(w, e, 0))
 			return;
-		}
-		if (w->cut_after >= 0 && w->sent_events >= w->cut_after) {
-			cJSON_Delete(parsed);
-			w->finished = 1;
-			return;
-		}
-		buf_printf(&w->out, "{\"type\":\"%s\",\"object\":", EV_NAMES[e->type]);
-		if (w->table && parsed) {
-			cJSON *t = table_for(w->res, &parsed, 1, ks_meta(parsed, "resourceVersion"));
-			char *ts = cJSON_PrintUnformatted(t);
-			buf_append_str(&w->out, ts ? ts : "{}");
-			free(ts);
-			cJSON_Delete(t);
-		} else {
-			buf_append_str(&w->out, e->json);
-		}
-		cJSON_Delete(parsed);
-		buf_append_str(&w->out, "}\n");
-		w->sent_events++;
 	}
+	if (w->last_rv < scan_to || !w->sw.registered)
+		return;
+	if (w->sw.overflow) {
+		/* scanned up to cur: the queue takes over again */
+		w->sw.overflow = 0;
+		w->sw.n = 0;
+		return;
+	}
+	size_t i = 0;
+	while (i < w->sw.n && w->out.len < WATCH_OUT_HIGH) {
+		uint64_t rv = w->sw.rvs[i++];
+		int gone = 0;
+		if (rv <= w->last_rv)
+			continue;
+		const ks_store_event *e = ks_store_event_at(st, rv, &gone);
+		if (gone) {
+			watch_emit_gone(w, w->last_rv, ks_store_oldest_rv(st) - 1);
+			return;
+		}
+		w->last_rv = rv;
+		if (e && watch_emit(w, e, 1))
+			return;
+	}
+	memmove(w->sw.rvs, w->sw.rvs + i, (w->sw.n - i) * sizeof *w->sw.rvs);
+	w->sw.n -= i;
+	if (w->sw.n == 0)
+		w->last_rv = cur;
 }
 
 static int client_gone(int fd)
@@ -1441,7 +1510,7 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *dst, size_t max)
 				int64_t wait = w->deadline_ms - now;
 				if (wait > 1000)
 					wait = 1000;
-				ks_store_wait(w->sim->store, w->last_rv, wait);
+				ks_store_watcher_wait(w->sim->store, &w->sw, wait);
 				watch_collect(w);
 			}
 		}
@@ -1538,6 +1607,17 @@ static void handle_watch(ks_req *r, const ks_fault *faults, int nf)
 		w->last_rv = asked;
 		if (asked + 1 < ks_store_oldest_rv(r->sim->store))
 			watch_emit_gone(w, asked, ks_store_oldest_rv(r->sim->store) - 1);
+	}
+	/* from here on the store queues the changes this watch matches */
+	w->sw.res = r->res;
+	w->sw.match = watch_match;
+	w->sw.ctx = w;
+	w->reg_rv = cur;
+	if (!w->finished && ks_store_watcher_add(r->sim->store, &w->sw) != 0) {
+		ks_store_unlock(r->sim->store);
+		watch_free(w);
+		ks_reply_status(r, 500, "InternalError", "cannot register the watch", NULL);
+		return;
 	}
 	ks_store_unlock(r->sim->store);
 	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, watch_read, w, watch_free);
@@ -2748,17 +2828,46 @@ static void handle_resource(ks_req *r, const ks_fault *f, int nf)
 		ks_reply_status(r, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource", NULL);
 }
 
+/* The max-in-flight counter a request goes to (inflight.h). */
+static enum ks_inflight_kind inflight_kind(ks_req *r)
+{
+	for (size_t i = 0; i < r->user.n_groups; i++)
+		if (strcmp(r->user.groups[i], "system:masters") == 0)
+			return KS_INFLIGHT_NONE;
+	if (!r->is_resource)
+		return ks_inflight_classify(strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0 ?
+					    "get" : "post", NULL);
+	return ks_inflight_classify(r->verb, r->sub);
+}
+
 void ks_api_handle(ks_req *r)
 {
 	ks_api_parse_path(r);
 	ks_fault f[8];
 	int nf = 0;
+	enum ks_inflight_kind ik = KS_INFLIGHT_NONE;
 	if (ks_auth_authenticate(r) != 0) {
 		ks_reply_status(r, 401, "Unauthorized", "Unauthorized", NULL);
 		goto done;
 	}
 	if (ks_auth_impersonate(r) != 0)
 		goto done;
+	/* max-in-flight comes after authentication and impersonation and
+	 * before authorization, as in upstream's handler chain
+	 * (staging/src/k8s.io/apiserver/pkg/server/config.go
+	 * DefaultBuildHandlerChain); the injected faults count as handling */
+	ik = inflight_kind(r);
+	if (!ks_inflight_enter(r->sim->inflight, ik)) {
+		/* maxinflight.go tooManyRequests: Retry-After: 1 and
+		 * http.Error's plain text, not a Status (client-go makes the
+		 * reason TooManyRequests from the code) */
+		static const char msg[] = "Too many requests, please try again later.\n";
+
+		ik = KS_INFLIGHT_NONE; /* nothing taken, nothing to give back */
+		r->retry_after = 1;
+		ks_reply(r, 429, "text/plain; charset=utf-8", msg, sizeof msg - 1);
+		goto done;
+	}
 	if (apply_faults(r, f, &nf))
 		goto done;
 	ks_attrs a;
@@ -2821,6 +2930,7 @@ void ks_api_handle(ks_req *r)
 	}
 	handle_resource(r, f, nf);
 done:
+	ks_inflight_leave(r->sim->inflight, ik);
 	ks_metrics_count(r->sim->metrics, metric_verb(r), r->group, r->version, r->is_resource ? r->plural : "",
 			 r->sub, r->ns[0] ? "namespace" : (r->name[0] ? "cluster" : "cluster"), r->code);
 }

@@ -49,6 +49,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -57,6 +58,9 @@
 
 #include "util/err.h"
 #include "util/str.h"
+
+/* The nice value of every container process and exec'd command. */
+#define KS_ISO_NICE 10
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -248,6 +252,19 @@ static _Noreturn void run_proc(int efd, const ks_iso_proc *p)
 	int devnull = -1;
 
 	setsid();
+	/* Pods run on the API server's own CPUs here, which a cluster never
+	 * does: at nice KS_ISO_NICE they take what the API server leaves
+	 * instead of an equal share (bench part 4: 1,000 pods' shells and
+	 * their wc and sleep children used most of both cores and kubesim's
+	 * requests waited tens of seconds for a CPU). Failure is harmless. */
+	{
+		int cur;
+
+		errno = 0;
+		cur = getpriority(PRIO_PROCESS, 0);
+		if (errno == 0 && cur < KS_ISO_NICE)
+			(void)setpriority(PRIO_PROCESS, 0, KS_ISO_NICE);
+	}
 	for (int i = 0; i < 3; i++) {
 		if (fds[i] < 0) {
 			if (devnull < 0)

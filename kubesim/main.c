@@ -4,6 +4,7 @@
  *
  *   kubesim --listen 127.0.0.1:PORT --data-dir DIR [--faults SPEC] [--seed N]
  *           [--image-fail GLOB] [--watch-history N] [--log-level LEVEL]
+ *           [--max-requests-inflight N] [--max-mutating-requests-inflight N]
  *
  * Start-up: state (sim.c), HTTPS server (server.c), then DIR/kubeconfig,
  * DIR/ca.crt, DIR/token, DIR/ready, and the URL on stdout. SIGTERM/SIGINT:
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kubesim/inflight.h"
 #include "kubesim/server.h"
 #include "kubesim/sim.h"
 #include "util/err.h"
@@ -28,6 +30,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: kubesim --listen 127.0.0.1:PORT --data-dir DIR [--faults SPEC] [--seed N]\n"
 		   "               [--image-fail GLOB] [--image-pull-ms MS] [--watch-history N]\n"
+		   "               [--max-requests-inflight N (400)] [--max-mutating-requests-inflight N (200)]\n"
 		   "               [--log-level debug|info|warn|error]\n");
 }
 
@@ -57,6 +60,7 @@ int main(int argc, char **argv)
 	uint64_t seed = 1;
 	int64_t hist = 10000;
 	int pull_ms = 0;
+	int max_ro = KS_INFLIGHT_READONLY_DEFAULT, max_mut = KS_INFLIGHT_MUTATING_DEFAULT;
 	enum log_level lvl = LOG_WARN;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -87,6 +91,16 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--image-pull-ms") == 0) {
 			if (str_parse_int(&pull_ms, v, 0, 600000)) {
 				fprintf(stderr, "kubesim: --image-pull-ms: %s\n", err_msg());
+				return 2;
+			}
+		} else if (strcmp(a, "--max-requests-inflight") == 0) {
+			if (str_parse_int(&max_ro, v, 0, 1000000)) {
+				fprintf(stderr, "kubesim: --max-requests-inflight: %s\n", err_msg());
+				return 2;
+			}
+		} else if (strcmp(a, "--max-mutating-requests-inflight") == 0) {
+			if (str_parse_int(&max_mut, v, 0, 1000000)) {
+				fprintf(stderr, "kubesim: --max-mutating-requests-inflight: %s\n", err_msg());
 				return 2;
 			}
 		} else if (strcmp(a, "--watch-history") == 0) {
@@ -139,7 +153,16 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	ks_sim_opts o = {dir, faults, seed, image_fail, (size_t)hist, pull_ms};
+	ks_sim_opts o = {
+		.data_dir = dir,
+		.faults = faults,
+		.seed = seed,
+		.image_fail_glob = image_fail,
+		.history_cap = (size_t)hist,
+		.image_pull_ms = pull_ms,
+		.max_inflight = max_ro,
+		.max_mutating_inflight = max_mut,
+	};
 	ks_sim *sim = NULL;
 	if (ks_sim_new(&sim, &o)) {
 		fprintf(stderr, "%s\n", err_msg());

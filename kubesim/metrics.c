@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kubesim/inflight.h"
 #include "kubesim/sim.h"
 #include "util/buf.h"
 
@@ -117,6 +118,27 @@ char *ks_metrics_render(ks_sim *sim)
 	unsigned long long dropped = m->dropped;
 	pthread_mutex_unlock(&m->mu);
 	buf_printf(&b, "# TYPE kubesim_metrics_series_dropped_total counter\nkubesim_metrics_series_dropped_total %llu\n", dropped);
+	{
+		/* k/k staging/src/k8s.io/apiserver/pkg/endpoints/metrics/metrics.go:
+		 * apiserver_dropped_requests_total, apiserver_current_inflight_requests */
+		ks_inflight_stats is;
+
+		ks_inflight_stats_get(sim->inflight, &is);
+		buf_printf(&b, "# HELP apiserver_dropped_requests_total Number of requests dropped with 'Try again later' response.\n"
+			       "# TYPE apiserver_dropped_requests_total counter\n"
+			       "apiserver_dropped_requests_total{request_kind=\"mutating\"} %llu\n"
+			       "apiserver_dropped_requests_total{request_kind=\"readOnly\"} %llu\n",
+			   (unsigned long long)is.mutating_dropped, (unsigned long long)is.readonly_dropped);
+		buf_printf(&b, "# HELP apiserver_current_inflight_requests Maximal number of currently used inflight request limit of this apiserver per request kind in last second.\n"
+			       "# TYPE apiserver_current_inflight_requests gauge\n"
+			       "apiserver_current_inflight_requests{request_kind=\"mutating\"} %d\n"
+			       "apiserver_current_inflight_requests{request_kind=\"readOnly\"} %d\n",
+			   is.mutating_now, is.readonly_now);
+		buf_printf(&b, "# TYPE kubesim_inflight_requests_peak gauge\n"
+			       "kubesim_inflight_requests_peak{request_kind=\"mutating\"} %d\n"
+			       "kubesim_inflight_requests_peak{request_kind=\"readOnly\"} %d\n",
+			   is.mutating_peak, is.readonly_peak);
+	}
 	buf_append_str(&b, "# HELP apiserver_storage_objects Number of stored objects at the time of last check split by kind.\n# TYPE apiserver_storage_objects gauge\n");
 	ks_sim_lock(sim);
 	for (size_t i = 0; i < ks_n_resources; i++) {

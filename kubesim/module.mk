@@ -9,6 +9,7 @@ KUBESIM_SRCS += \
 	kubesim/proto_schema.c \
 	kubesim/selector.c \
 	kubesim/faults.c \
+	kubesim/inflight.c \
 	kubesim/tls_front.c \
 	kubesim/server.c \
 	kubesim/api.c \

@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 
 #include "kubesim/faults.h"
+#include "kubesim/inflight.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/str.h"
@@ -55,6 +56,8 @@ int ks_sim_new(ks_sim **out, const ks_sim_opts *opts)
 		goto fail;
 	if ((rc = ks_faults_new(&s->faults, opts->faults, opts->seed)))
 		goto fail;
+	if ((rc = ks_inflight_new(&s->inflight, opts->max_inflight, opts->max_mutating_inflight)))
+		goto fail;
 	if (ks_metrics_new(&s->metrics)) {
 		rc = err_set(ERR_NOMEM, "out of memory");
 		goto fail;
@@ -92,6 +95,7 @@ void ks_sim_free(ks_sim *s)
 	s->kubelet = NULL;
 	ks_store_free(s->store);
 	ks_faults_free(s->faults);
+	ks_inflight_free(s->inflight);
 	ks_metrics_free(s->metrics);
 	ks_certs_clear(&s->certs);
 	free(s->data_dir);

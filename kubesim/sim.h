@@ -35,6 +35,7 @@
 #define KS_MAX_GROUPS 16
 
 typedef struct ks_faults ks_faults;
+typedef struct ks_inflight ks_inflight;
 typedef struct ks_metrics ks_metrics;
 typedef struct ks_action ks_action;
 
@@ -53,6 +54,7 @@ typedef struct ks_sim {
 	unsigned char sa_key[32];
 	ks_certs certs;
 	ks_faults *faults;
+	ks_inflight *inflight; /* max-in-flight limits (inflight.h) */
 	ks_metrics *metrics;
 	char *image_fail_glob;
 	uint64_t seed;
@@ -78,6 +80,8 @@ typedef struct ks_sim_opts {
 	const char *image_fail_glob;
 	size_t history_cap;
 	int image_pull_ms; /* simulated pull time for pullPolicy Always (0: none) */
+	int max_inflight;  /* --max-requests-inflight (0: no limit) */
+	int max_mutating_inflight; /* --max-mutating-requests-inflight (0: no limit) */
 } ks_sim_opts;
 
 /* Build kubesim's state: certificates, store with the bootstrap objects

@@ -282,6 +282,13 @@ static void run_commands(run_state *st)
 				     what, c->timeout_seconds);
 			return;
 		case SANDBOX_END_DEADLINE:
+			if (clock_remaining_ms(st->deadline) > 0) {
+				/* a timeout that was not the run's: never blame
+				 * the run's deadline (or the user) for it */
+				fail_error(st, "ExecFailed", "command %zu (%s): %s", i + 1, what,
+					   r->message ? r->message : "exec timed out");
+				return;
+			}
 			st->deadline_hit = 1;
 			fail_command(st, "DeadlineExceeded", "the run's timeout of %d s passed during "
 				     "command %zu (%s)", sandbox_run_timeout(st->cfg, req), i + 1, what);
@@ -540,7 +547,10 @@ int sandbox_run(sandbox_result **out, kube_client *kc, const sandbox_config *cfg
 		if (rc) {
 			if (cancelled(&st))
 				goto finish;
-			if (rc == ERR_TIMEOUT) {
+			/* DeadlineExceeded only when the run's own deadline is
+			 * what ended it; an API server that did not answer in
+			 * time before that is an infrastructure error */
+			if (rc == ERR_TIMEOUT && clock_remaining_ms(st.deadline) == 0) {
 				st.deadline_hit = 1;
 				fail_command(&st, "DeadlineExceeded", "%s", err_msg());
 			} else {

@@ -463,8 +463,17 @@ int sandbox_wait_pod(sandbox_wait_result *out, kube_client *kc, const sandbox_co
 		goto done;
 	if ((rc = sandbox_cancel_link(cancel, &w->pod_cancel)) != 0)
 		goto done;
-	if (pthread_create(&th, NULL, events_thread, w) == 0)
-		th_started = 1;
+	{
+		/* one per waiting run (1,000 at once in bench part 4): it only
+		 * sleeps and, rarely, runs one watch */
+		pthread_attr_t at;
+
+		pthread_attr_init(&at);
+		pthread_attr_setstacksize(&at, (size_t)512 << 10);
+		if (pthread_create(&th, &at, events_thread, w) == 0)
+			th_started = 1;
+		pthread_attr_destroy(&at);
+	}
 
 	for (;;) {
 		kube_watch_opts o = KUBE_WATCH_OPTS_INIT;

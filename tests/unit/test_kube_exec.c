@@ -549,6 +549,45 @@ Test(kube_exec, connection_closed_before_an_answer_is_retryable, .timeout = 10)
 	run_free(&t);
 }
 
+/* The server reads the upgrade request and says nothing for s->arg ms
+ * (an overloaded API server), then hangs up. */
+static void sc_mute(srv *s)
+{
+	struct pollfd p = { s->fd, POLLRDHUP, 0 };
+
+	/* until the client gives up (its end closes) or the time is over */
+	poll(&p, 1, s->arg);
+}
+
+Test(kube_exec, no_answer_to_the_upgrade_before_the_deadline_is_retryable, .timeout = 20)
+{
+	run t;
+
+	run_init(&t, sc_mute);
+	t.s.arg = 5000;
+	t.o.idle_ms = 300;
+	t.o.deadline_ms = clock_mono_ms() + 10000;
+	/* an API server that did not answer in time is a transient failure,
+	 * not the caller's deadline (bench part 4: such execs were reported
+	 * as the run's timeout) */
+	cr_assert_eq(run_go(&t), ERR_AGAIN, "%s", t.msg);
+	cr_assert(strstr(t.msg, "no answer to the upgrade request within 300 ms"), "%s", t.msg);
+	cr_assert_eq(t.r.protocol, 0);
+	run_free(&t);
+}
+
+Test(kube_exec, no_answer_to_the_upgrade_until_the_deadline_is_a_timeout, .timeout = 20)
+{
+	run t;
+
+	run_init(&t, sc_mute);
+	t.s.arg = 5000;
+	t.o.idle_ms = 3000;
+	t.o.deadline_ms = clock_mono_ms() + 300;
+	cr_assert_eq(run_go(&t), ERR_TIMEOUT, "%s", t.msg);
+	run_free(&t);
+}
+
 /* Pings: the server answers pongs and finishes after a while. */
 static void sc_slow(srv *s)
 {
