@@ -1455,7 +1455,8 @@ static void watch_collect(watch_st *w)
 		if (e && watch_emit(w, e, 1))
 			return;
 	}
-	memmove(w->sw.rvs, w->sw.rvs + i, (w->sw.n - i) * sizeof *w->sw.rvs);
+	if (i < w->sw.n) /* (rvs is NULL while nothing was ever queued) */
+		memmove(w->sw.rvs, w->sw.rvs + i, (w->sw.n - i) * sizeof *w->sw.rvs);
 	w->sw.n -= i;
 	if (w->sw.n == 0)
 		w->last_rv = cur;
