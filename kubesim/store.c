@@ -447,18 +447,25 @@ const ks_store_event *ks_store_event_at(ks_store *s, uint64_t rv, int *gone)
 	return e->rv == rv && e->json ? e : NULL;
 }
 
+/* *ts = CLOCK_MONOTONIC now + timeout_ms (the store's conditions use that
+ * clock). */
+static void deadline_in(struct timespec *ts, int64_t timeout_ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += timeout_ms / 1000;
+	ts->tv_nsec += (timeout_ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 void ks_store_wait(ks_store *s, uint64_t rv, int64_t timeout_ms)
 {
 	if (s->rv > rv)
 		return;
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	deadline_in(&ts, timeout_ms);
 	pthread_cond_timedwait(&s->cond, &s->mu, &ts);
 }
 
@@ -522,13 +529,7 @@ void ks_store_watcher_wait(ks_store *s, ks_store_watcher *w, int64_t timeout_ms)
 		w->wake = 0;
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	deadline_in(&ts, timeout_ms);
 	pthread_cond_timedwait(&w->cond, &s->mu, &ts);
 	w->wake = 0;
 }
