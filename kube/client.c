@@ -39,6 +39,7 @@ struct kube_client {
 	pthread_mutex_t pool_lock; /* guards pool, npool */
 	CURL *pool[POOL_MAX];
 	int npool;
+	long in_use; /* handles given out and not yet put back (pool_lock) */
 	long connect_ms;
 	long request_ms;
 	char *url_base;      /* scheme://authority used in URLs (the SNI name with tls-server-name) */
@@ -352,19 +353,28 @@ CURL *kube_client_handle_get(kube_client *c)
 	pthread_mutex_lock(&c->pool_lock);
 	if (c->npool > 0)
 		h = c->pool[--c->npool];
+	long busy = ++c->in_use;
 	pthread_mutex_unlock(&c->pool_lock);
 	if (!h) {
 		h = curl_easy_init();
 		if (!h) {
+			pthread_mutex_lock(&c->pool_lock);
+			c->in_use--;
+			pthread_mutex_unlock(&c->pool_lock);
 			err_set(ERR_NOMEM, "curl_easy_init failed");
 			return NULL;
 		}
 	}
 	curl_easy_setopt(h, CURLOPT_SHARE, c->share);
-	/* libcurl keeps 5 idle connections by default and closes the oldest
-	 * beyond that, counting the busy ones: with more threads than that,
-	 * nearly every request would open a new TLS connection. */
-	curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)POOL_MAX);
+	/* When a transfer ends, libcurl closes the oldest idle connection if
+	 * the cache holds more than CURLOPT_MAXCONNECTS connections, busy ones
+	 * included (lib/conncache.c Curl_conncache_return_conn counts
+	 * Curl_conncache_size, every connection of the share). The default of
+	 * 5, or any fixed number, is soon passed by the watches alone (one
+	 * busy connection each, a thousand in `serve` at scale): from then on
+	 * every request would close an idle connection and the next one open
+	 * a new TLS connection. So allow what is busy now plus POOL_MAX idle. */
+	curl_easy_setopt(h, CURLOPT_MAXCONNECTS, busy + POOL_MAX);
 	return h;
 }
 
@@ -375,6 +385,7 @@ void kube_client_handle_put(kube_client *c, CURL *h)
 	/* Reset drops options (and the share); connections stay in the share. */
 	curl_easy_reset(h);
 	pthread_mutex_lock(&c->pool_lock);
+	c->in_use--;
 	if (c->npool < POOL_MAX) {
 		c->pool[c->npool++] = h;
 		h = NULL;
@@ -431,7 +442,7 @@ size_t kube_client_request_counts(kube_client *c, kube_request_count *out, size_
 	return n;
 }
 
-int kube_client_metrics_write(kube_client *c, buf *out, const char *name)
+int kube_client_metrics_write(kube_client *c, buf *out, const char *name, const char *conn_name)
 {
 	kube_request_count snap[STATS_MAX];
 	size_t n = kube_client_request_counts(c, snap, STATS_MAX);
@@ -441,5 +452,26 @@ int kube_client_metrics_write(kube_client *c, buf *out, const char *name)
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = buf_printf(out, "%s{verb=\"%s\",code=\"%ld\"} %llu\n", name, snap[i].verb,
 				snap[i].code, (unsigned long long)snap[i].count);
+	if (rc == 0 && conn_name)
+		rc = buf_printf(out, "# HELP %s TCP connections opened to the API server for REST "
+				"requests and watches (execs open one each besides).\n# TYPE %s counter\n"
+				"%s %llu\n", conn_name, conn_name, conn_name,
+				(unsigned long long)kube_client_connections_opened(c));
 	return rc;
+}
+
+const char *kube_curl_error(CURL *h, CURLcode cc, const char *errbuf, char *out, size_t n)
+{
+	long os = 0;
+	const char *msg = errbuf && errbuf[0] ? errbuf : curl_easy_strerror(cc);
+
+	/* libcurl's message for a failed connect ("Failed to connect to ...:
+	 * Couldn't connect to server") does not say why; the OS error does
+	 * (refused, no free local port, too many open files...). */
+	if (h && curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os) == CURLE_OK && os != 0 &&
+	    !strstr(msg, strerror((int)os)))
+		snprintf(out, n, "%s (%s)", msg, strerror((int)os));
+	else
+		snprintf(out, n, "%s", msg);
+	return out;
 }

@@ -104,8 +104,10 @@ size_t kube_client_request_counts(kube_client *c, kube_request_count *out, size_
 /* Append the counters in Prometheus text format under the metric name
  * (e.g. "cifixer_kube_requests_total"), with HELP and TYPE lines:
  *   NAME{verb="GET",code="200"} 12
+ * and, when conn_name is not NULL, the connections opened by the REST path
+ * (kube_client_connections_opened) as the counter conn_name.
  * 0, or ERR_TOOBIG when out's cap is hit. */
-int kube_client_metrics_write(kube_client *c, buf *out, const char *name);
+int kube_client_metrics_write(kube_client *c, buf *out, const char *name, const char *conn_name);
 
 /* A cancellation flag a caller sets from any thread to stop a request,
  * watch or log stream in progress (it stops within about a second, the

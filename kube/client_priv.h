@@ -29,6 +29,11 @@ void kube_client_note_unauthorized_gen(kube_client *c, uint64_t gen);
 /* Add n to the connections-opened counter (CURLINFO_NUM_CONNECTS). */
 void kube_client_note_connections(kube_client *c, long n);
 
+/* libcurl's message for a failed transfer (errbuf if set, else cc's
+ * text), followed by the OS error in parentheses when libcurl has one
+ * (CURLINFO_OS_ERRNO). Written to out (n bytes); returns out. */
+const char *kube_curl_error(CURL *h, CURLcode cc, const char *errbuf, char *out, size_t n);
+
 /* The client's credential cache (tests read its counters). */
 kube_auth *kube_client_auth(kube_client *c);
 

@@ -51,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kube/client_priv.h"
 #include "kube/exec_conn.h"
 #include "kube/exec_http.h"
 #include "kube/exec_status.h"
@@ -1143,8 +1144,11 @@ static int run_once(kube_exec_result *out, kube_client *c, const kube_exec_opts 
 		else if (cc == CURLE_ABORTED_BY_CALLBACK)
 			rc = err_set(ERR_TIMEOUT, "exec in pod %s: the deadline passed while connecting", o->pod);
 		else
+		{
+			char why[CURL_ERROR_SIZE + 64];
 			rc = err_set(ERR_AGAIN, "exec in pod %s: connecting to %s: %s", o->pod, kube_client_server(c),
-				     errbuf[0] ? errbuf : curl_easy_strerror(cc));
+				     kube_curl_error(h, cc, errbuf, why, sizeof why));
+		}
 		goto done;
 	}
 	if (curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK || sock == CURL_SOCKET_BAD) {

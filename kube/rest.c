@@ -314,8 +314,9 @@ static int attempt(kube_client *c, const kube_request *req, kube_response *resp,
 		*kind = ATT_TRANSPORT;
 		/* A response that started and then broke is a transport failure
 		 * too; the status line alone proves nothing. */
+		char why[CURL_ERROR_SIZE + 64];
 		rc = err_set(ERR_AGAIN, "%s %s%s: %s", req->method, kube_client_server(c), req->path,
-			     errbuf[0] ? errbuf : curl_easy_strerror(cc));
+			     kube_curl_error(h, cc, errbuf, why, sizeof why));
 		resp->code = 0;
 	}
 done:

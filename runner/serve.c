@@ -1105,7 +1105,7 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c)
 		buf_printf(&b, "cifixer_http_requests_total{method=\"%s\",code=\"%d\"} %llu\n", srv.http[i].method,
 			   srv.http[i].code, (unsigned long long)srv.http[i].n);
 	pthread_mutex_unlock(&srv.lock);
-	kube_client_metrics_write(srv.kc, &b, "cifixer_kube_requests_total");
+	kube_client_metrics_write(srv.kc, &b, "cifixer_kube_requests_total", "cifixer_kube_connections_opened_total");
 	{
 		size_t len;
 		char *body = buf_take(&b, &len);

@@ -152,7 +152,8 @@ m=$(curl -s "$RN_URL/metrics")
 echo "$m" | grep -q '^cifixer_runs_total{phase="Succeeded"} [1-9]' &&
 	echo "$m" | grep -q '^cifixer_kube_requests_total{verb="POST",code="201"}' &&
 	echo "$m" | grep -q '^cifixer_sandbox_start_seconds_count [1-9]' &&
-	tap_pass "/metrics: runs by phase, start latency, API requests by verb and code" || tap_fail "metrics"
+	echo "$m" | grep -q '^cifixer_kube_connections_opened_total [1-9]' &&
+	tap_pass "/metrics: runs by phase, start latency, API requests by verb and code, connections" || tap_fail "metrics"
 [[ $(rn_jobs) -eq 0 ]] && tap_pass "no Job left" || tap_fail "jobs left" "$(rn_jobs)"
 for _ in $(seq 1 300); do [[ $(rn_pods) -eq 0 ]] && break; sleep 0.1; done
 [[ $(rn_pods) -eq 0 ]] && tap_pass "no pod left" || tap_fail "pods left"

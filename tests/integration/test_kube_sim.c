@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,83 @@ Test(kube_sim, https_connections_are_reused)
 	cr_assert_leq(kube_client_connections_opened(kc) - before, 1,
 		      "20 HTTPS requests, %llu new connections",
 		      (unsigned long long)(kube_client_connections_opened(kc) - before));
+}
+
+/* Many long watches hold a busy connection each; a short request must still
+ * find an idle connection to reuse, not open a new one each time (libcurl
+ * counts busy connections against CURLOPT_MAXCONNECTS). */
+#define IDLE_WATCHES 40
+static atomic_int idle_synced, idle_seen;
+static kube_cancel idle_cancel;
+
+static int idle_watch_event(void *ud, const kube_watch_event *ev)
+{
+	int *seen = ud;
+	if (ev->type == KUBE_WATCH_SYNC)
+		atomic_fetch_add(&idle_synced, 1);
+	if (ev->type == KUBE_WATCH_ADDED && !*seen) {
+		*seen = 1;
+		atomic_fetch_add(&idle_seen, 1);
+	}
+	return 0;
+}
+
+static void *idle_watch(void *arg)
+{
+	int seen = 0;
+	kube_watch_opts o = KUBE_WATCH_OPTS_INIT;
+	o.path = "/api/v1/namespaces/kt-busy/configmaps";
+	o.deadline_ms = in_ms(60000);
+	o.cancel = &idle_cancel;
+	(void)arg;
+	int rc = kube_watch_run(kc, &o, idle_watch_event, &seen);
+	return rc == ERR_CANCELLED ? NULL : (void *)1;
+}
+
+Test(kube_sim, connections_are_reused_beside_many_busy_watches)
+{
+	cJSON *ns = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"kt-busy\"}}");
+	cr_assert_eq(kube_rest_json(NULL, kc, "POST", "/api/v1/namespaces", ns, 0), 0, "%s", err_msg());
+	cJSON_Delete(ns);
+	kube_cancel_init(&idle_cancel);
+	atomic_store(&idle_seen, 0);
+	atomic_store(&idle_synced, 0);
+	pthread_t t[IDLE_WATCHES];
+	for (int i = 0; i < IDLE_WATCHES; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, idle_watch, NULL), 0);
+	/* every watch listed the (empty) namespace: the ConfigMap made now
+	 * comes to each as an ADDED event on its watch stream */
+	int64_t until = in_ms(30000);
+	while (atomic_load(&idle_synced) < IDLE_WATCHES && clock_mono_ms() < until)
+		clock_sleep_ms(20);
+	cJSON *cm = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"one\"}}");
+	cr_assert_eq(kube_rest_json(NULL, kc, "POST", "/api/v1/namespaces/kt-busy/configmaps", cm, 0), 0, "%s",
+		     err_msg());
+	cJSON_Delete(cm);
+	/* every watch saw the ConfigMap: its stream is open, its connection busy */
+	while (atomic_load(&idle_seen) < IDLE_WATCHES && clock_mono_ms() < until)
+		clock_sleep_ms(20);
+	int seen = atomic_load(&idle_seen);
+	uint64_t before = kube_client_connections_opened(kc);
+	int failed = 0;
+	for (int i = 0; i < 20 && seen == IDLE_WATCHES; i++) {
+		cJSON *o = NULL;
+		failed += kube_namespace_get(&o, kc, "default", 0) != 0;
+		cJSON_Delete(o);
+	}
+	uint64_t opened = kube_client_connections_opened(kc) - before;
+	kube_cancel_request(&idle_cancel);
+	int bad = 0;
+	for (int i = 0; i < IDLE_WATCHES; i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		bad += r != NULL;
+	}
+	cr_assert_eq(seen, IDLE_WATCHES, "watches with the event: %d", seen);
+	cr_assert_eq(failed, 0);
+	cr_assert_eq(bad, 0, "%d watches did not end cancelled", bad);
+	cr_assert_leq(opened, 1, "20 requests beside %d busy watches opened %llu connections", IDLE_WATCHES,
+		      (unsigned long long)opened);
 }
 
 static void *hammer(void *arg)

@@ -91,7 +91,7 @@ static void *metrics_reader(void *arg)
 		buf b = BUF_INIT(1 << 20);
 
 		(void)kube_client_request_counts(c, cnt, 16);
-		(void)kube_client_metrics_write(c, &b, "cifixer_kube_requests_total");
+		(void)kube_client_metrics_write(c, &b, "cifixer_kube_requests_total", "cifixer_kube_connections_opened_total");
 		(void)kube_client_connections_opened(c);
 		buf_free(&b);
 		clock_sleep_ms(5);

@@ -322,8 +322,14 @@ Test(kube_rest, metrics_in_prometheus_text)
 	kube_rest_json(NULL, kc, "GET", "/a", NULL, 0);
 	kube_rest_json(NULL, kc, "DELETE", "/b", NULL, 0);
 	buf b = BUF_INIT(4096);
-	cr_assert_eq(kube_client_metrics_write(kc, &b, "cifixer_kube_requests_total"), 0);
+	cr_assert_eq(kube_client_metrics_write(kc, &b, "cifixer_kube_requests_total", "conns_total"), 0);
 	cr_assert(strstr(buf_cstr(&b), "# TYPE cifixer_kube_requests_total counter\n"));
+	char want[64];
+	/* the DELETE took a fresh connection (no silent re-send of a write) */
+	cr_assert_eq(kube_client_connections_opened(kc), 2);
+	snprintf(want, sizeof want, "\nconns_total %llu\n", (unsigned long long)kube_client_connections_opened(kc));
+	cr_assert(strstr(buf_cstr(&b), "# TYPE conns_total counter\n"), "%s", buf_cstr(&b));
+	cr_assert(strstr(buf_cstr(&b), want), "%s", buf_cstr(&b));
 	cr_assert(strstr(buf_cstr(&b), "cifixer_kube_requests_total{verb=\"GET\",code=\"404\"} 1\n"),
 		  "%s", buf_cstr(&b));
 	cr_assert(strstr(buf_cstr(&b), "cifixer_kube_requests_total{verb=\"DELETE\",code=\"200\"} 1\n"),
