@@ -12,6 +12,7 @@
 #include "kubesim/store.h"
 
 #include <errno.h>
+#include <execinfo.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +172,8 @@ static void ix_free(ix *x)
 
 struct ks_store {
 	pthread_mutex_t mu;
+	pthread_t owner; /* the thread holding mu, when owned */
+	int owned;
 	pthread_cond_t cond;
 	obj_list *res;
 	size_t n_res;
@@ -243,8 +246,44 @@ void ks_store_free(ks_store *s)
 	free(s);
 }
 
-void ks_store_lock(ks_store *s) { pthread_mutex_lock(&s->mu); }
-void ks_store_unlock(ks_store *s) { pthread_mutex_unlock(&s->mu); }
+void ks_store_lock(ks_store *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->owner = pthread_self();
+	s->owned = 1;
+}
+
+/* Every change must be made under the store lock, and only its holder may
+ * release it (a plain mutex lets any thread unlock it, and lets others in
+ * while its holder still reads): a change made without it frees objects
+ * that a lock holder may be reading. Checked, since the damage shows far
+ * from the cause (a heap corruption minutes later). */
+static void assert_locked(ks_store *s, const char *what)
+{
+	if (!s->owned || !pthread_equal(s->owner, pthread_self())) {
+		void *bt[32];
+		int n = backtrace(bt, 32);
+		fprintf(stderr, "kubesim: internal error: %s without the store lock\n", what);
+		backtrace_symbols_fd(bt, n, 2);
+		abort();
+	}
+}
+
+void ks_store_unlock(ks_store *s)
+{
+	assert_locked(s, "ks_store_unlock");
+	s->owned = 0;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* pthread_cond_*wait releases mu and takes it back */
+static void cond_wait_locked(ks_store *s, pthread_cond_t *c, const struct timespec *ts)
+{
+	s->owned = 0;
+	pthread_cond_timedwait(c, &s->mu, ts);
+	s->owner = pthread_self();
+	s->owned = 1;
+}
 
 static const char *meta_str(const cJSON *o, const char *k)
 {
@@ -339,6 +378,7 @@ static void set_rv(cJSON *obj, uint64_t rv)
 
 cJSON *ks_store_put(ks_store *s, int res, cJSON *obj)
 {
+	assert_locked(s, "ks_store_put");
 	obj_list *l = &s->res[res];
 	const char *ns = meta_str(obj, "namespace"), *name = meta_str(obj, "name");
 	const char *uid = meta_str(obj, "uid");
@@ -392,6 +432,7 @@ cJSON *ks_store_put(ks_store *s, int res, cJSON *obj)
 
 int ks_store_remove(ks_store *s, int res, const char *ns, const char *name)
 {
+	assert_locked(s, "ks_store_remove");
 	obj_list *l = &s->res[res];
 	long i = find_idx(s, res, ns, name);
 	if (i < 0)
@@ -411,6 +452,7 @@ int ks_store_remove(ks_store *s, int res, const char *ns, const char *name)
 			ix_set_pos(&s->by_uid, res, meta_str(moved, "uid"), NULL, last, (size_t)i);
 	}
 	l->n--;
+	l->v[l->n] = NULL; /* a stale read past the end finds nothing, not a freed object */
 	s->rv++;
 	set_rv(obj, s->rv);
 	record(s, res, KS_EV_DELETED, obj);
@@ -429,7 +471,7 @@ size_t ks_store_oldest(ks_store *s, int res)
 			best = i;
 	return best;
 }
-cJSON *ks_store_at(ks_store *s, int res, size_t i) { return s->res[res].v[i]; }
+cJSON *ks_store_at(ks_store *s, int res, size_t i) { return i < s->res[res].n ? s->res[res].v[i] : NULL; }
 uint64_t ks_store_rv(ks_store *s) { return s->rv; }
 uint64_t ks_store_oldest_rv(ks_store *s) { return s->oldest; }
 size_t ks_store_history_bytes(ks_store *s) { return s->hist_bytes; }
@@ -466,7 +508,7 @@ void ks_store_wait(ks_store *s, uint64_t rv, int64_t timeout_ms)
 		return;
 	struct timespec ts;
 	deadline_in(&ts, timeout_ms);
-	pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+	cond_wait_locked(s, &s->cond, &ts);
 }
 
 void ks_store_broadcast(ks_store *s)
@@ -530,6 +572,6 @@ void ks_store_watcher_wait(ks_store *s, ks_store_watcher *w, int64_t timeout_ms)
 		return;
 	}
 	deadline_in(&ts, timeout_ms);
-	pthread_cond_timedwait(&w->cond, &s->mu, &ts);
+	cond_wait_locked(s, &w->cond, &ts);
 	w->wake = 0;
 }

@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -83,6 +84,58 @@ Test(kubesim_store, lookups_by_name_and_uid_survive_removals)
 		cJSON *o = ks_store_at(s, R_PODS, i);
 		cr_assert_eq(ks_store_get(s, R_PODS, meta(o, "namespace"), meta(o, "name")), o);
 	}
+	ks_store_unlock(s);
+	ks_store_free(s);
+}
+
+/* A loop that let go of the lock may come back with an index past the new
+ * end: what it finds there must be nothing, not the pointer of an object
+ * that moved into a hole (and may be freed by now). */
+Test(kubesim_store, nothing_past_the_end_after_a_removal)
+{
+	ks_store *s = NULL;
+
+	cr_assert_eq(ks_store_new(&s, N_RES, 100), 0);
+	ks_store_lock(s);
+	cr_assert_not_null(ks_store_put(s, R_JOBS, obj("a", "j0", "u0", NULL)));
+	cr_assert_not_null(ks_store_put(s, R_JOBS, obj("a", "j1", "u1", NULL)));
+	cr_assert_not_null(ks_store_put(s, R_JOBS, obj("a", "j2", "u2", NULL)));
+	cr_assert_eq(ks_store_remove(s, R_JOBS, "a", "j0"), 0);
+	cr_assert_eq(ks_store_count(s, R_JOBS), 2);
+	cr_assert_str_eq(meta(ks_store_at(s, R_JOBS, 0), "name"), "j2", "the last one took the hole");
+	cr_assert_null(ks_store_at(s, R_JOBS, 2));
+	cr_assert_null(ks_store_at(s, R_JOBS, 1000));
+	ks_store_unlock(s);
+	ks_store_free(s);
+}
+
+/* a change made without the lock would free what a holder is reading */
+Test(kubesim_store, a_change_without_the_lock_aborts, .signal = SIGABRT)
+{
+	ks_store *s = NULL;
+
+	cr_assert_eq(ks_store_new(&s, N_RES, 100), 0);
+	ks_store_put(s, R_PODS, obj("a", "p", "u", NULL));
+	ks_store_free(s);
+}
+
+static void *unlock_other(void *arg)
+{
+	ks_store_unlock(arg);
+	return NULL;
+}
+
+/* a plain mutex lets any thread release it, and others in while its holder
+ * still reads: only the holder may */
+Test(kubesim_store, an_unlock_by_another_thread_aborts, .signal = SIGABRT)
+{
+	ks_store *s = NULL;
+	pthread_t t;
+
+	cr_assert_eq(ks_store_new(&s, N_RES, 100), 0);
+	ks_store_lock(s);
+	pthread_create(&t, NULL, unlock_other, s);
+	pthread_join(t, NULL);
 	ks_store_unlock(s);
 	ks_store_free(s);
 }
