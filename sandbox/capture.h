@@ -5,7 +5,7 @@
  * and the last half (tail) are kept, joined by a marker line saying how
  * many bytes were left out; the full byte count and the SHA-256 of the
  * whole stream are always exact. Memory is bounded by cap whatever the
- * command writes.
+ * command writes, and grows with what it writes.
  */
 #ifndef SANDBOX_CAPTURE_H
 #define SANDBOX_CAPTURE_H
@@ -22,8 +22,14 @@ typedef struct sandbox_capture sandbox_capture;
 int sandbox_capture_new(sandbox_capture **out, size_t cap);
 void sandbox_capture_free(sandbox_capture *c);
 
-/* Add the next n bytes. Never fails (memory is preallocated). */
+/* Add the next n bytes. Never fails: memory is taken as output arrives
+ * (none for a command that prints nothing); if it runs out, what is kept
+ * stops growing and the rest counts as truncated, the count and hash
+ * stay exact. */
 void sandbox_capture_append(sandbox_capture *c, const void *p, size_t n);
+
+/* Bytes of buffer held for what was kept so far (0 until output comes). */
+size_t sandbox_capture_held(const sandbox_capture *c);
 
 /* Total bytes appended. */
 uint64_t sandbox_capture_bytes(const sandbox_capture *c);

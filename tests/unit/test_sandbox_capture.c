@@ -103,3 +103,58 @@ Test(sandbox_capture, exactly_cap_is_not_truncated)
 	free(s.data);
 	sandbox_capture_free(c);
 }
+
+/* Buffers follow the output: nothing for a silent command, a head that
+ * doubles as it fills, and the ring only past the head; the result is the
+ * same whatever the sizes of the pieces. */
+Test(sandbox_capture, memory_grows_with_the_output)
+{
+	size_t cap = 1 << 20;
+	buf all = BUF_INIT(1 << 24);
+	size_t steps[] = { 1, 777, 4096, 65536, 3 << 20 };
+
+	for (int i = 1; i <= 300000; i++)
+		buf_printf(&all, "%d\n", i);
+	cr_assert_gt(all.len, cap);
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		sandbox_capture *c;
+		sandbox_stream s;
+		char want[65];
+		size_t fed = 0;
+
+		cr_assert_eq(sandbox_capture_new(&c, cap), 0);
+		cr_assert_eq(sandbox_capture_held(c), 0, "nothing held before any output");
+		while (fed < all.len) {
+			size_t n = all.len - fed < steps[k] ? all.len - fed : steps[k];
+			sandbox_capture_append(c, all.data + fed, n);
+			fed += n;
+			if (fed <= cap / 2)
+				cr_assert_leq(sandbox_capture_held(c), fed * 2 > 4096 ? fed * 2 : 4096,
+					      "held %zu after %zu bytes (step %zu)", sandbox_capture_held(c), fed,
+					      steps[k]);
+		}
+		cr_assert_eq(sandbox_capture_held(c), cap);
+		cr_assert_eq(sandbox_capture_finish(&s, c), 0);
+		cr_assert_eq(s.bytes, all.len);
+		cr_assert(s.truncated);
+		sha_hex(want, all.data, all.len);
+		cr_assert_str_eq(s.sha256, want);
+		cr_assert_eq(memcmp(s.data, all.data, cap / 2), 0, "head differs (step %zu)", steps[k]);
+		cr_assert(str_has_suffix(s.data, "299999\n300000\n"));
+		cr_assert_eq(memcmp(s.data + s.len - cap / 2, all.data + all.len - cap / 2, cap / 2), 0,
+			     "tail differs (step %zu)", steps[k]);
+		free(s.data);
+		sandbox_capture_free(c);
+	}
+	{
+		sandbox_capture *c;
+		sandbox_stream s;
+		cr_assert_eq(sandbox_capture_new(&c, cap), 0);
+		cr_assert_eq(sandbox_capture_finish(&s, c), 0);
+		cr_assert_eq(s.len, 0);
+		cr_assert_eq(sandbox_capture_held(c), 0);
+		free(s.data);
+		sandbox_capture_free(c);
+	}
+	buf_free(&all);
+}
