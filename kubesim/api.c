@@ -36,6 +36,7 @@
 #include "util/str.h"
 
 #define WATCH_BOOKMARK_MS 30000
+#define WATCH_IDLE_WAKE_MS 5000 /* longest sleep of an idle watch */
 
 /* ---- small helpers ---- */
 
@@ -1508,9 +1509,14 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *dst, size_t max)
 					   RES(w->res)->kind, av, (unsigned long long)ks_store_rv(w->sim->store));
 				w->last_rv = ks_store_rv(w->sim->store);
 			} else {
+				/* woken by a matching change or a broadcast; the
+				 * timeout only notices a client gone quiet and the
+				 * next bookmark, so it need not be short: a
+				 * thousand watches waking every second took the
+				 * store lock a thousand times a second for nothing */
 				int64_t wait = w->deadline_ms - now;
-				if (wait > 1000)
-					wait = 1000;
+				if (wait > WATCH_IDLE_WAKE_MS)
+					wait = WATCH_IDLE_WAKE_MS;
 				ks_store_watcher_wait(w->sim->store, &w->sw, wait);
 				watch_collect(w);
 			}

@@ -96,6 +96,7 @@ void ks_sim_free(ks_sim *s)
 	ks_store_free(s->store);
 	ks_faults_free(s->faults);
 	ks_inflight_free(s->inflight);
+	ks_auth_cache_free(s->token_cache);
 	ks_metrics_free(s->metrics);
 	ks_certs_clear(&s->certs);
 	free(s->data_dir);

@@ -55,6 +55,7 @@ typedef struct ks_sim {
 	ks_certs certs;
 	ks_faults *faults;
 	ks_inflight *inflight; /* max-in-flight limits (inflight.h) */
+	struct ks_token_cache *token_cache; /* successful token checks (auth.c) */
 	ks_metrics *metrics;
 	char *image_fail_glob;
 	uint64_t seed;
@@ -189,8 +190,11 @@ int ks_auth_impersonate(ks_req *r);
  * Caller frees the result. */
 char *ks_auth_token_new(ks_sim *s, const char *ns, const char *sa, const char *sa_uid,
 			const char *pod_name, const char *pod_uid, int64_t exp_unix, int64_t now_unix);
-/* Validate a token into user (lock NOT held). 0 or ERR_UNAUTHORIZED. */
+/* Validate a token into user (lock NOT held). 0 or ERR_UNAUTHORIZED.
+ * A success is remembered for 10 s (at most until the token expires), as
+ * kube-apiserver's token cache does; failures are not. */
 int ks_auth_token_check(ks_sim *s, const char *token, ks_user *user);
+void ks_auth_cache_free(struct ks_token_cache *c);
 void ks_user_add_group(ks_user *u, const char *g);
 
 /* ---- RBAC (rbac.c) ---- */

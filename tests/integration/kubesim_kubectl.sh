@@ -315,6 +315,28 @@ YAML
 run_checks "$kc_oldest" "old"
 [[ $kc_newest != "$kc_oldest" ]] && run_checks "$kc_newest" "new"
 
+# A successful token check is remembered for 10 s and a failure not at all,
+# as kube-apiserver's token cache (TokenSuccessCacheTTL 10 s,
+# TokenFailureCacheTTL 0): a deleted ServiceAccount's token still
+# authenticates (403 here: it may not list pods) for those 10 s, then 401.
+$kc_newest create ns tcache >/dev/null 2>&1
+$kc_newest -n tcache create sa gone >/dev/null 2>&1
+tc_tok=$($kc_newest -n tcache create token gone 2>/dev/null)
+tc_code() { curl -s -o /dev/null -w '%{http_code}' --cacert "$KS_CA" -H "Authorization: Bearer $tc_tok" \
+	"$KS_URL/api/v1/namespaces/tcache/pods"; }
+c1=$(tc_code)
+$kc_newest -n tcache delete sa gone >/dev/null 2>&1
+t0=$(date +%s)
+c2=$(tc_code)
+c3=$c2
+for _ in $(seq 1 50); do c3=$(tc_code); [[ $c3 == 401 ]] && break; sleep 0.5; done
+t1=$(date +%s)
+if [[ $c1 == 403 && $c2 == 403 && $c3 == 401 && $((t1 - t0)) -le 20 ]]; then
+	tap_pass "a deleted ServiceAccount's token: 403 while cached, 401 within 10 s ($((t1 - t0)) s)"
+else
+	tap_fail "token cache after the ServiceAccount's deletion" "$c1 $c2 $c3 after $((t1 - t0)) s"
+fi
+
 # exec needs WebSocket (kubectl 1.30+)
 K=$kc_newest
 minor=$($K version --client -o json 2>/dev/null | sed -n 's/.*"minor": *"\([0-9]*\).*/\1/p' | head -1)
