@@ -14,7 +14,8 @@
 
 /* Attempts of the Job POST, and the pause before the 2nd, 3rd, ... */
 #define SANDBOX_CREATE_ATTEMPTS 4
-#define SANDBOX_CREATE_BACKOFF_MS 500 /* doubled after each retry: 0.5 s, 1 s, 2 s */
+#define SANDBOX_CREATE_BACKOFF_MS 500 /* doubled after each retry: 0.5 s, 1 s, 2 s ... */
+#define SANDBOX_CREATE_BACKOFF_MAX_MS 8000
 /* One attempt's own deadline (at most the client's request timeout): an
  * attempt that got no answer by then is abandoned and the next one finds
  * out, through 409 and adoption, whether the first went through. */
@@ -26,8 +27,10 @@
  * A transient failure (ERR_AGAIN: 5xx, 429, reset or empty reply) and an
  * attempt that got no answer within its own deadline (the smaller of
  * SANDBOX_CREATE_ATTEMPT_MS and the client's request timeout: the POST's
- * outcome is unknown) are retried, up to SANDBOX_CREATE_ATTEMPTS attempts
- * with backoff, within deadline_ms and stopping when cancel (may be NULL)
+ * outcome is unknown) are retried with backoff: failures up to
+ * SANDBOX_CREATE_ATTEMPTS attempts, attempts without an answer (a slow,
+ * not a failing, API server) without a count; always within deadline_ms,
+ * stopping when cancel (may be NULL)
  * is requested: the name is deterministic, so a retry cannot create a
  * second Job. A 409
  * AlreadyExists (on any attempt) GETs the Job and adopts it when its

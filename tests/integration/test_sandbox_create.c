@@ -103,6 +103,23 @@ Test(sandbox_create, post_without_an_answer_in_time_is_retried)
 	sb_assert_no_leak();
 }
 
+/* Slow is not failing: five POSTs in a row without an answer within the
+ * attempt's deadline, and the sixth creates the Job (or adopts the one a
+ * slow POST made). Before, the fourth slow attempt ended the run
+ * APIUnavailable (bench part 4, 1,000 runs at once). */
+Test(sandbox_create, a_slow_api_server_is_waited_for_past_four_attempts, .timeout = 120)
+{
+	const char *args[] = { "--faults", "POST /apis/batch/v1/namespaces/*/jobs:delay=2300@first=5",
+			       NULL };
+	int creating;
+
+	sb_up(args);
+	kube_client_set_timeouts(E.app, 0, 2000);
+	creating = run_ok("post-slow-5");
+	cr_assert(creating >= 1 && creating <= 6, "%d", creating);
+	sb_assert_no_leak();
+}
+
 Test(sandbox_create, four_failed_posts_end_the_run_api_unavailable)
 {
 	const char *args[] = { "--faults", "POST /apis/batch/v1/namespaces/*/jobs:status=500@first=4",
