@@ -14,6 +14,9 @@
 
 int runner_cmd_run(const runner_opts *o);
 int runner_cmd_serve(const runner_opts *o);
+/* Before anything else in `serve`: make glibc's malloc keep no per-thread
+ * cache (GLIBC_TUNABLES), executing the program again once if need be. */
+void runner_serve_tune_malloc(char **argv);
 int runner_cmd_submit(const runner_opts *o);
 int runner_cmd_verify_rbac(const runner_opts *o);
 

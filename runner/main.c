@@ -29,6 +29,8 @@ int main(int argc, char **argv)
 		runner_opts_clear(&o);
 		return 0;
 	}
+	if (o.cmd == RUNNER_CMD_SERVE)
+		runner_serve_tune_malloc(argv);
 	sandbox_workspace_global_init();
 	switch (o.cmd) {
 	case RUNNER_CMD_RUN: rc = runner_cmd_run(&o); break;

@@ -18,6 +18,14 @@ if ! command -v python3 >/dev/null || ! rn_setup; then
 fi
 rn_serve --max-concurrent 2 --queue-size 2 || { tap_fail "serve starts"; tap_done; exit 1; }
 rn_wait_ready && tap_pass "serve is ready" || tap_fail "serve ready"
+# serve runs with glibc's per-thread malloc cache off (it executes itself
+# again with GLIBC_TUNABLES), same pid, nothing else in the environment lost
+if tr '\0' '\n' </proc/$RN_SERVE_PID/environ | grep -qx 'GLIBC_TUNABLES=glibc.malloc.tcache_count=0' &&
+	tr '\0' '\n' </proc/$RN_SERVE_PID/environ | grep -q '^PATH='; then
+	tap_pass "serve runs with the per-thread malloc cache off"
+else
+	tap_fail "serve's GLIBC_TUNABLES" "$(tr '\0' '\n' </proc/$RN_SERVE_PID/environ | grep GLIBC || echo none)"
+fi
 J() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 base=$(git -C "$RN_DIR/repo" rev-parse HEAD)
 
