@@ -907,6 +907,8 @@ int ks_obj_create_internal(ks_sim *s, int res, cJSON *obj, cJSON **stored)
 
 static int is_dry_run(ks_req *r) { return ks_req_query(r, "dryRun") != NULL; }
 
+static int client_gone(int fd);
+
 static void handle_create(ks_req *r)
 {
 	int res = r->res;
@@ -963,7 +965,21 @@ static void handle_create(ks_req *r)
 	ks_causes cs;
 	char name[300];
 	cJSON *stored = NULL;
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	ks_sim_lock(r->sim);
+	/* A client that gave up while this request waited (for the store
+	 * lock, under load) has gone: kube-apiserver's request context is
+	 * cancelled then (net/http cancels it when the connection closes) and
+	 * the storage write that takes it fails (staging/src/k8s.io/apiserver/
+	 * pkg/storage/etcd3/store.go Create). Acting on it anyway made a Job
+	 * after its run had retried, finished and deleted it (bench part 4: a
+	 * Job left behind). */
+	if (client_gone(ci ? ci->connect_fd : -1)) {
+		ks_sim_unlock(r->sim);
+		cJSON_Delete(obj);
+		ks_reply_status(r, 500, "InternalError", "the client went away before the object was created", NULL);
+		return;
+	}
 	int rc = create_locked(r->sim, res, obj, r->ns, &cs, &stored, name, sizeof name);
 	if (rc == 0)
 		ks_reply_json(r, 201, stored);

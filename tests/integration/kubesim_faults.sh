@@ -34,6 +34,7 @@ spec="GET $d/configmaps:status=429,retry=3@first=2"
 spec+=";GET $d/secrets:status=429,text@every=2"
 spec+=";GET $d/services:drop@first=1"
 spec+=";GET $d/serviceaccounts:delay=1500@first=1"
+spec+=";POST $d/configmaps:delay=2000@first=1"
 spec+=";watch $d/pods:watch-cut=1"
 spec+=";watch /api/v1/namespaces/kube-system/configmaps:watch-gone=1"
 spec+=";exec $d/pods/*/exec:exec-cut=100@first=1"
@@ -83,6 +84,22 @@ t0=$(date +%s%N)
 c1=$(code_of "$KS_URL$d/serviceaccounts")
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 if [[ $c1 == 200 && $ms -ge 1500 ]]; then tap_pass "delay=1500: answered after ${ms} ms"; else tap_fail "delay=1500: answered after at least 1500 ms" "$c1 after $ms ms"; fi
+
+# a create whose client gave up while it waited is not carried out, as
+# kube-apiserver's cancelled request context fails the storage write
+ks_curl -o /dev/null --max-time 0.5 -X POST -H Content-Type:application/json \
+	-d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"late"}}' "$KS_URL$d/configmaps"
+rc=$?
+sleep 2.5
+c1=$(code_of "$KS_URL$d/configmaps/late")
+ks_curl -o /dev/null -X POST -H Content-Type:application/json \
+	-d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"late"}}' "$KS_URL$d/configmaps"
+c2=$(code_of "$KS_URL$d/configmaps/late")
+if [[ $rc -eq 28 && $c1 == 404 && $c2 == 200 ]]; then
+	tap_pass "a create abandoned by its client while delayed is not carried out; the retry is"
+else
+	tap_fail "a create abandoned by its client while delayed is not carried out" "curl exit $rc, then $c1, after the retry $c2"
+fi
 
 # watch-cut=1: a watch ends after one event
 J='-H Content-Type:application/json'
