@@ -139,7 +139,11 @@ on_err() {
 }
 trap on_exit EXIT
 trap 'on_err $LINENO "$BASH_COMMAND" $?' ERR
-trap 'echo; echo "demo: interrupted" >&2; exit 130' INT
+# The first SIGINT wins: a second one (Ctrl-C pressed again, or `timeout`
+# passing on the one its process group got) arriving before on_exit ignores
+# them ran this handler again, and its exit cut the clean-up short (seen
+# once under make test: "demo: interrupted" twice, serve and kubesim left).
+trap 'trap "" INT TERM HUP; echo; echo "demo: interrupted" >&2; exit 130' INT
 trap 'echo "demo: terminated" >&2; exit 143' TERM
 trap 'exit 129' HUP
 
