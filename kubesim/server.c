@@ -17,13 +17,29 @@
  * the socket. The kubelet's session takes ownership of the fd it is given
  * and closes it when the session ends, but nothing would tell us when. So
  * we interpose a second socket pair: the kubelet gets one end, and a relay
- * thread here copies bytes between the other end and libmicrohttpd's
- * socket. When the kubelet closes its end, the relay sees EOF, forwards
- * what is left, and releases the upgrade handle (which closes
- * libmicrohttpd's socket; the TLS front then sends close_notify). When the client goes
- * away first, the relay shuts down the kubelet's side for writing (its
- * stdin sees EOF), closes it after the kubelet's end is closed, and
- * releases the handle. The relay never closes libmicrohttpd's socket itself.
+ * copies bytes between the other end and libmicrohttpd's socket. When the
+ * kubelet closes its end, the relay sees EOF, forwards what is left, and
+ * releases the upgrade handle (which closes libmicrohttpd's socket; the TLS
+ * front then sends close_notify). When the client goes away first, the
+ * relay shuts down the kubelet's side for writing (its stdin sees EOF),
+ * closes it after the kubelet's end is closed, and releases the handle.
+ * The relay never closes libmicrohttpd's socket itself.
+ *
+ * The relay runs in libmicrohttpd's own thread for the connection, inside
+ * the upgrade callback, never in a thread of ours: libmicrohttpd 0.9.75
+ * frees an upgraded connection once both `urh->was_closed` (set by
+ * MHD_upgrade_action(CLOSE)) and `urh->clean_ready` (set by the
+ * connection's thread after the callback) are true and it was resumed,
+ * but MHD_upgrade_action sets was_closed before it takes the cleanup
+ * mutex to write `connection->resuming`. From another thread, the daemon
+ * could free the connection in that gap and the write landed in freed
+ * memory (kubesim aborted with "malloc(): mismatching next->prev_size"
+ * under 1,000 concurrent execs: one byte, 1, at the end of a freed
+ * 456-byte chunk, sizeof(struct MHD_Connection); libmicrohttpd-0.9.75
+ * src/microhttpd/response.c MHD_upgrade_action, daemon.c
+ * resume_suspended_connections). From the connection's own thread it
+ * cannot: the daemon joins that thread before it frees the connection
+ * (daemon.c MHD_cleanup_connections).
  */
 #include "kubesim/server.h"
 
@@ -464,6 +480,9 @@ done:
 	return NULL;
 }
 
+/* In libmicrohttpd's thread for the connection (see the top of this file
+ * for why the relay must run here): start the kubelet's session, then
+ * relay until it ends. */
 static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra_in,
 		       size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
@@ -480,21 +499,13 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
 	rl->mhd_fd = sock;
 	rl->kub_fd = sp[0];
 	rl->urh = urh;
-	pthread_attr_t at;
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&at, 256 * 1024);
-	pthread_t t;
-	if (pthread_create(&t, &at, relay_main, rl) != 0) {
-		pthread_attr_destroy(&at);
-		goto fail;
-	}
-	pthread_attr_destroy(&at);
-	/* the relay now owns sp[0] and the handle; the kubelet owns sp[1] and p
-	 * (it closes/frees them even when it fails) */
+	/* the kubelet owns sp[1] and p (it closes/frees them even when it
+	 * fails: the relay then sees EOF at once); the relay owns sp[0] and
+	 * the handle */
 	if (ks_kubelet_exec_serve(up->sim->kubelet, up->p, sp[1], extra_in, extra_in_size) != 0)
 		log_msg(LOG_WARN, "kubesim: exec session failed to start: %s", err_msg());
 	free(up);
+	relay_main(rl);
 	return;
 fail:
 	if (sp[0] >= 0)
