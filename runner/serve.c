@@ -10,19 +10,24 @@
  * stored and the "result" event closes every stream.
  *
  * Threads:
- *  - libmicrohttpd: one thread per connection (SSE readers and ?wait=true
- *    block in their own thread);
+ *  - libmicrohttpd: a pool of HTTP_THREADS threads on epoll shares every
+ *    connection. A connection that has to wait (?wait=true until its run
+ *    ends, an SSE stream with nothing new to send) is suspended
+ *    (MHD_suspend_connection) and parked on its run, holding no thread; the
+ *    run's next event resumes every connection parked on it, and the
+ *    housekeeper resumes a quiet SSE stream for its keep-alive. (One thread
+ *    per connection cost a 29 KiB stack per waiting client: 37 MiB with
+ *    1,000 runs at once, bench part 4.)
  *  - N workers (--max-concurrent), each running one sandbox_run() at a time;
  *  - the housekeeper: the RBAC self-check until it passes (/readyz), the
- *    reaper (Jobs of this owner no live run owns) and the store's retention;
+ *    reaper (Jobs of this owner no live run owns), the store's retention and
+ *    the SSE keep-alives;
  *  - the main thread waits for SIGTERM/SIGINT and drains.
  * One mutex, srv.lock, guards the run table, the queue, the event logs, the
- * tokens and the counters; each run's r->changed is broadcast on every
- * change to that run (its readers wait on it: ?wait=true and SSE),
- * srv.changed when a run finishes (the drain waits on it), srv.work on
- * every change to the queue (only
- * workers wait on it, so pthread_cond_signal wakes a worker), srv.hk when
- * the housekeeper must stop.
+ * parked connections, the tokens and the counters; srv.changed is broadcast
+ * when a run finishes (the drain waits on it), srv.work on every change to
+ * the queue (only workers wait on it, so pthread_cond_signal wakes a
+ * worker), srv.hk when the housekeeper must stop.
  */
 #include "runner/commands.h"
 
@@ -57,12 +62,13 @@
 #define DOC_CAP (256u << 20)         /* largest run document encoded */
 #define FINISHED_IN_MEMORY 256       /* finished runs kept in memory (then the store) */
 #define KEEPALIVE_MS 15000
+#define HTTP_THREADS 8               /* libmicrohttpd's pool: handlers never wait */
 #define MAX_TOKENS 64
 /* Thread stacks. A worker runs a whole sandbox_run (libgit2, OpenSSL
  * through libcurl, cJSON, tar): 1 MiB, an eighth of the default, with
  * room to spare (its deepest frames are libgit2's and OpenSSL's, tens of
- * KiB). A connection thread decodes one request, writes it to SQLite or
- * streams one run's events: 512 KiB. Both are address space; what a
+ * KiB). A thread of libmicrohttpd's pool decodes requests, writes them to
+ * SQLite and streams events: 512 KiB. Both are address space; what a
  * thread touches is what counts in RSS. */
 #define WORKER_STACK ((size_t)1 << 20)
 #define CONNECTION_STACK ((size_t)512 << 10)
@@ -72,6 +78,17 @@ typedef struct event {
 	char *text;      /* a whole SSE record ("id: ..\nevent: ..\ndata: ..\n\n") */
 	size_t len;
 } event;
+
+/* A suspended connection waiting for its run to change. It lives in the
+ * connection's own state (conn or sse_reader); under srv.lock. */
+typedef struct parked {
+	struct MHD_Connection *c;
+	struct parked *next;       /* the run's list */
+	int64_t wake_at_ms;        /* resume then even if nothing changed (an SSE
+				      keep-alive is due); 0: only on a change */
+	int until_finished;        /* ?wait=true: only the run's end wakes it */
+	int on_list;
+} parked;
 
 typedef struct run {
 	struct run *next;          /* srv.runs list */
@@ -90,7 +107,7 @@ typedef struct run {
 	int events_dropped;        /* the log cap was hit: later output is not replayable */
 	unsigned long long next_seq;
 	int refs;                  /* readers holding it besides the table */
-	pthread_cond_t changed;    /* broadcast on every change to this run (with srv.lock) */
+	parked *parked;            /* connections suspended until this run changes */
 } run;
 
 typedef struct hist {
@@ -126,6 +143,8 @@ static struct server {
 	run *queue_head, *queue_tail;
 	size_t queued, active, finished_in_mem;
 	int draining, stopping;
+	int closing;               /* MHD is about to stop: no connection parks */
+	size_t followers;          /* SSE streams and ?wait=true requests open */
 	int ready;
 	char ready_msg[512];
 	/* tokens */
@@ -283,22 +302,16 @@ static run *find_run_locked(const char *id)
 	return NULL;
 }
 
-/* A zeroed run with its condition variable; NULL when out of memory.
- * Free with run_free(). */
+/* A zeroed run; NULL when out of memory. Free with run_free(). */
 static run *run_alloc(void)
 {
-	run *r = calloc(1, sizeof(*r));
-
-	if (r)
-		pthread_cond_init(&r->changed, NULL);
-	return r;
+	return calloc(1, sizeof(run));
 }
 
 static void run_free(run *r)
 {
 	if (!r)
 		return;
-	pthread_cond_destroy(&r->changed);
 	for (size_t i = 0; i < r->nevents; i++)
 		free(r->events[i].text);
 	free(r->events);
@@ -308,6 +321,65 @@ static void run_free(run *r)
 	runner_run_doc_free(r->doc);
 	sandbox_cancel_free(r->cancel);
 	free(r);
+}
+
+/* Suspend the connection of p until r changes. Only from the handler or
+ * the content reader of p's connection, with srv.lock held: whoever
+ * changes r takes the lock too, so the change cannot slip in between the
+ * check and the suspension. */
+static void park_locked(run *r, parked *p)
+{
+	p->next = r->parked;
+	p->on_list = 1;
+	r->parked = p;
+	MHD_suspend_connection(p->c);
+}
+
+enum wake {
+	WAKE_EVENT,     /* a new event: the SSE streams */
+	WAKE_KEEPALIVE, /* the streams whose keep-alive is due */
+	WAKE_ALL,       /* the run finished, or serve stops */
+};
+
+/* Resume the connections parked on r that `why` concerns. Under srv.lock. */
+static void wake_locked(run *r, enum wake why)
+{
+	int64_t now = why == WAKE_KEEPALIVE ? clock_mono_ms() : 0;
+
+	for (parked **pp = &r->parked; *pp;) {
+		parked *p = *pp;
+		int go = why == WAKE_ALL || (why == WAKE_EVENT && !p->until_finished) ||
+			 (why == WAKE_KEEPALIVE && p->wake_at_ms && p->wake_at_ms <= now);
+
+		if (!go) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		p->next = NULL;
+		p->on_list = 0;
+		MHD_resume_connection(p->c);
+	}
+}
+
+/* Take p off r's list if it is there (its connection is going). Under
+ * srv.lock. */
+static void unpark_locked(run *r, parked *p)
+{
+	for (parked **pp = &r->parked; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			p->on_list = 0;
+			return;
+		}
+}
+
+/* The keep-alives that are due, for every run. Under srv.lock. */
+static void keepalive_sweep_locked(void)
+{
+	for (run *r = srv.runs; r; r = r->next)
+		if (r->parked)
+			wake_locked(r, WAKE_KEEPALIVE);
 }
 
 /* Append an event; output events past the log cap are dropped from the
@@ -335,9 +407,9 @@ static void event_add_locked(run *r, const char *name, const char *data, size_t 
 	ev[r->nevents].text = buf_take(&b, &ev[r->nevents].len);
 	r->event_bytes += ev[r->nevents].len;
 	r->nevents++;
-	/* only this run's readers: with --max-concurrent 1000, one condition
-	 * for all woke 1,000 waiting clients for every event of every run */
-	pthread_cond_broadcast(&r->changed);
+	/* only this run's readers: with --max-concurrent 1000, waking all
+	 * woke 1,000 waiting clients for every event of every run */
+	wake_locked(r, WAKE_EVENT);
 }
 
 static void phase_event_locked(run *r, const char *step, int64_t elapsed, const char *msg)
@@ -469,7 +541,7 @@ static void finish_locked(run *r)
 	pthread_mutex_lock(&srv.lock);
 	r->refs--;
 	buf_free(&doc);
-	pthread_cond_broadcast(&r->changed);
+	wake_locked(r, WAKE_ALL);
 	pthread_cond_broadcast(&srv.changed);
 }
 
@@ -590,6 +662,8 @@ static void *worker(void *arg)
 typedef struct conn {
 	buf body;
 	int too_big;
+	char wait_id[64];          /* ?wait=true: the run it waits for, parked */
+	parked park;
 } conn;
 
 static int64_t parse_last_event_id(struct MHD_Connection *c)
@@ -604,6 +678,8 @@ static int64_t parse_last_event_id(struct MHD_Connection *c)
 
 typedef struct sse_reader {
 	run *r;
+	parked park;               /* its connection, suspended while nothing is new */
+	int64_t last_write_ms;
 	unsigned long long next;   /* next seq to send */
 	size_t pending_off;        /* bytes of the current event already sent */
 	int done;
@@ -652,21 +728,28 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 			}
 			break;
 		}
-		if (s->r->finished) {
+		if (s->r->finished || srv.closing) {
 			n = MHD_CONTENT_READER_END_OF_STREAM;
 			break;
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += KEEPALIVE_MS / 1000;
-		if (pthread_cond_timedwait(&s->r->changed, &srv.lock, &ts) == ETIMEDOUT) {
+		if (clock_mono_ms() - s->last_write_ms >= KEEPALIVE_MS) {
 			static const char ka[] = ": keep-alive\n\n";
 
 			n = (ssize_t)(sizeof(ka) - 1 < max ? sizeof(ka) - 1 : max);
 			memcpy(out, ka, (size_t)n);
 			break;
 		}
+		/* nothing to send: give the thread back until the run changes or
+		 * the housekeeper wakes us for the keep-alive (libmicrohttpd
+		 * calls again after the resume; 0 is only legal with a suspend) */
+		s->park.wake_at_ms = s->last_write_ms + KEEPALIVE_MS;
+		s->park.until_finished = 0;
+		park_locked(s->r, &s->park);
+		n = 0;
+		break;
 	}
+	if (n > 0)
+		s->last_write_ms = clock_mono_ms();
 	pthread_mutex_unlock(&srv.lock);
 	return n;
 }
@@ -675,11 +758,15 @@ static void sse_free(void *cls)
 {
 	sse_reader *s = cls;
 
+	pthread_mutex_lock(&srv.lock);
 	if (s->r) {
-		pthread_mutex_lock(&srv.lock);
+		if (s->park.on_list) /* not expected: a suspended stream is not closed */
+			unpark_locked(s->r, &s->park);
 		s->r->refs--;
-		pthread_mutex_unlock(&srv.lock);
 	}
+	srv.followers--;
+	pthread_cond_broadcast(&srv.changed);
+	pthread_mutex_unlock(&srv.lock);
 	free(s->static_doc);
 	free(s);
 }
@@ -693,6 +780,8 @@ static enum MHD_Result handle_events(struct MHD_Connection *c, const char *id)
 
 	if (!s)
 		return MHD_NO;
+	s->park.c = c;
+	s->last_write_ms = clock_mono_ms();
 	pthread_mutex_lock(&srv.lock);
 	s->r = find_run_locked(id);
 	if (s->r) {
@@ -713,6 +802,9 @@ static enum MHD_Result handle_events(struct MHD_Connection *c, const char *id)
 		free(doc);
 		s->static_doc = buf_take(&b, &s->static_len);
 	}
+	pthread_mutex_lock(&srv.lock);
+	srv.followers++; /* until sse_free */
+	pthread_mutex_unlock(&srv.lock);
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, sse_read, s, sse_free);
 	if (!resp) {
 		sse_free(s);
@@ -753,19 +845,36 @@ static int get_doc(buf *b, const char *id, int with_output, int *finished)
 	return rc;
 }
 
-static void wait_finished(const char *id)
+/* Answer a POST with the document of run id. With wait (?wait=true) a
+ * run still going parks the connection instead (park_locked); once
+ * resumed, on_request comes back here through cs->wait_id. */
+static enum MHD_Result respond_run(struct MHD_Connection *c, conn *cs, const char *id, int wait, int code)
 {
-	run *r;
+	buf out = BUF_INIT(DOC_CAP);
+	char loc[128];
 
-	pthread_mutex_lock(&srv.lock);
-	r = find_run_locked(id);
-	if (r) {
-		r->refs++; /* trim_locked() must not free it while we wait */
-		while (!r->finished)
-			pthread_cond_wait(&r->changed, &srv.lock);
-		r->refs--;
+	if (wait) {
+		run *r;
+
+		pthread_mutex_lock(&srv.lock);
+		r = find_run_locked(id);
+		if (r && !r->finished && !srv.closing) {
+			if (id != cs->wait_id) {
+				snprintf(cs->wait_id, sizeof(cs->wait_id), "%s", id);
+				srv.followers++; /* until on_completed */
+			}
+			cs->park.c = c;
+			cs->park.wake_at_ms = 0;
+			cs->park.until_finished = 1;
+			park_locked(r, &cs->park);
+			pthread_mutex_unlock(&srv.lock);
+			return MHD_YES;
+		}
+		pthread_mutex_unlock(&srv.lock);
 	}
-	pthread_mutex_unlock(&srv.lock);
+	get_doc(&out, id, wait, NULL);
+	snprintf(loc, sizeof(loc), "/v1/runs/%s", id);
+	return respond_json(c, "POST", code, &out, "Location", loc);
 }
 
 static enum MHD_Result handle_create(struct MHD_Connection *c, conn *cs)
@@ -777,9 +886,7 @@ static enum MHD_Result handle_create(struct MHD_Connection *c, conn *cs)
 	const char *wait = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait");
 	int do_wait = wait && (!strcmp(wait, "true") || !strcmp(wait, "1"));
 	run *r = NULL;
-	char existing[64] = "", loc[128];
-	enum MHD_Result ret;
-	int code = 201;
+	char existing[64] = "", id[64];
 
 	if (wait && !do_wait && strcmp(wait, "false") && strcmp(wait, "0"))
 		return respond_error(c, "POST", 400, "FieldValueInvalid", "wait", "wait: must be true or false", NULL, NULL);
@@ -842,11 +949,7 @@ static enum MHD_Result handle_create(struct MHD_Connection *c, conn *cs)
 		if (!same)
 			return respond_error(c, "POST", 409, "IdempotencyKeyReused", "idempotencyKey",
 					     "idempotencyKey: already used for a different request", NULL, NULL);
-		if (do_wait)
-			wait_finished(existing);
-		get_doc(&out, existing, do_wait, NULL);
-		snprintf(loc, sizeof(loc), "/v1/runs/%s", existing);
-		return respond_json(c, "POST", 200, &out, "Location", loc);
+		return respond_run(c, cs, existing, do_wait, 200);
 	}
 
 	pthread_mutex_lock(&srv.lock);
@@ -901,20 +1004,14 @@ static enum MHD_Result handle_create(struct MHD_Connection *c, conn *cs)
 	buf_reset(&out);
 
 	log_kv(LOG_INFO, "run accepted", "run", r->id, "idempotencyKey", r->idem_key ? r->idem_key : "", NULL);
+	snprintf(id, sizeof(id), "%s", r->id); /* r is the workers' once queued */
 	pthread_mutex_lock(&srv.lock);
 	enqueue_locked(r);
 	phase_event_locked(r, "queued", 0, "");
 	pthread_cond_signal(&srv.work);
 	pthread_mutex_unlock(&srv.lock);
-
-	snprintf(loc, sizeof(loc), "/v1/runs/%s", r->id);
-	if (do_wait) {
-		wait_finished(loc + 9);
-		code = 200;
-	}
-	get_doc(&out, loc + 9, do_wait, NULL);
-	ret = respond_json(c, "POST", code, &out, "Location", loc);
-	return ret;
+	buf_free(&out);
+	return respond_run(c, cs, id, do_wait, do_wait ? 200 : 201);
 }
 
 static int list_cb(void *ctx, const char *id, int64_t created, const char *doc)
@@ -1261,6 +1358,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (cs->wait_id[0]) /* a ?wait=true POST resumed: has its run finished? */
+		return respond_run(c, cs, cs->wait_id, 1, 200);
 	for (size_t i = 0; i < NROUTES; i++) {
 		if (!path_match(routes[i].path, url, id, sizeof(id), &id_ok))
 			continue;
@@ -1297,6 +1396,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	(void)cls, (void)c, (void)t;
 
 	if (cs) {
+		if (cs->wait_id[0]) {
+			pthread_mutex_lock(&srv.lock);
+			srv.followers--;
+			pthread_cond_broadcast(&srv.changed);
+			pthread_mutex_unlock(&srv.lock);
+		}
 		buf_free(&cs->body);
 		free(cs);
 		*con_cls = NULL;
@@ -1399,6 +1504,9 @@ static void *housekeeper(void *arg)
 			runner_store_expire(srv.store, clock_wall_ms() - (int64_t)srv.o->retention_hours * 3600000, &del);
 			next_expire = now + 600000;
 		}
+		pthread_mutex_lock(&srv.lock);
+		keepalive_sweep_locked();
+		pthread_mutex_unlock(&srv.lock);
 		if (now >= next_trim) {
 			/* give the arenas' free pages back: without it a 2,000-run
 			 * soak held ~70 MB of freed memory (malloc_stats: 76 MB in
@@ -1628,7 +1736,7 @@ int runner_cmd_serve(const runner_opts *o)
 
 	/* Every run in flight can hold an SSE or ?wait=true connection plus
 	 * its own API connections: take the whole descriptor allowance, and
-	 * poll() rather than select(), which refuses descriptors >= 1024
+	 * epoll rather than select(), which refuses descriptors >= 1024
 	 * (bench: 1,000 concurrent runs were answered with connection resets). */
 	{
 		struct rlimit rl;
@@ -1638,12 +1746,13 @@ int runner_cmd_serve(const runner_opts *o)
 			setrlimit(RLIMIT_NOFILE, &rl);
 		}
 	}
-	srv.mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+	srv.mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 					   MHD_USE_ERROR_LOG,
 				   0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 				   MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
 				   (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-				   (unsigned)1, MHD_OPTION_THREAD_STACK_SIZE, (size_t)CONNECTION_STACK, MHD_OPTION_END);
+				   (unsigned)1, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
+				   MHD_OPTION_THREAD_STACK_SIZE, (size_t)CONNECTION_STACK, MHD_OPTION_END);
 	if (!srv.mhd) {
 		log_kv(LOG_ERROR, "cannot listen", "listen", listen, "error", strerror(errno), NULL);
 		goto done;
@@ -1690,6 +1799,7 @@ int runner_cmd_serve(const runner_opts *o)
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += 1;
 			pthread_cond_timedwait(&srv.changed, &srv.lock, &ts);
+			keepalive_sweep_locked(); /* the housekeeper has stopped */
 		}
 		for (run *r = srv.runs; r; r = r->next)
 			if (!r->finished)
@@ -1733,6 +1843,26 @@ done:
 	for (run *r = srv.runs; r && srv.kc && status == 0; r = r->next)
 		if (r->started)
 			sandbox_job_delete(srv.kc, &srv.cfg, r->id);
+	/* libmicrohttpd must not be stopped with a suspended connection: every
+	 * run has finished (which resumed its parked connections), and with
+	 * srv.closing set nothing parks again; this is the backstop */
+	srv.closing = 1;
+	for (run *r = srv.runs; r; r = r->next)
+		wake_locked(r, WAKE_ALL);
+	/* the followers were resumed by their runs' ends, but their pool
+	 * threads may not have written the result yet: MHD_stop_daemon closes
+	 * every connection at once. Up to 5 s for them to finish. */
+	{
+		int64_t until = clock_mono_ms() + 5000;
+
+		while (srv.followers && clock_mono_ms() < until) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1; /* each one that ends broadcasts srv.changed */
+			pthread_cond_timedwait(&srv.changed, &srv.lock, &ts);
+		}
+	}
 	pthread_mutex_unlock(&srv.lock);
 	if (srv.mhd)
 		MHD_stop_daemon(srv.mhd);

@@ -154,6 +154,38 @@ n1=$(echo "$p1" | J 'len(d["items"])'); n2=$(echo "$p2" | J 'len(d["items"])')
 [[ $n1 -eq 3 && -n $cont && $((n1 + n2)) -eq $all && $all -ge 8 ]] && tap_pass "paging: limit + continue cover every run once ($all)" ||
 	tap_fail "paging" "$n1 $n2 $all '$cont'"
 
+# ---- waiting clients hold no thread ----
+# 12 ?wait=true POSTs (the same idempotency key) and 12 event streams wait
+# on one quiet run of 20 s: more clients than libmicrohttpd's pool of 8
+# threads. Each waits suspended, so serve answers other requests meanwhile,
+# its thread count stays below the number of waiting clients, a stream
+# quiet for 15 s gets a keep-alive comment, and every client gets the end.
+held='{"commands":[{"argv":["sleep","20"]}]}'
+id3=$(rn_api POST /v1/runs -H 'Idempotency-Key: held-1' -d "$held" | J 'd["id"]')
+pids=()
+for i in $(seq 1 12); do
+	curl -s -N -m 90 -H "Authorization: Bearer $RN_TOKEN" "$RN_URL/v1/runs/$id3/events" >"$RN_DIR/held-ev$i" &
+	pids+=($!)
+	curl -s -m 90 -X POST -H "Authorization: Bearer $RN_TOKEN" -H 'Idempotency-Key: held-1' -d "$held" \
+		-o "$RN_DIR/held-w$i" -w '%{http_code}' "$RN_URL/v1/runs?wait=true" >"$RN_DIR/held-c$i" &
+	pids+=($!)
+done
+rn_wait_phase "$id3" Running 60
+sleep 2
+threads=$(awk '/^Threads:/ {print $2}' /proc/$RN_SERVE_PID/status)
+hz=$(curl -s -m 3 -o /dev/null -w '%{http_code}' "$RN_URL/healthz")
+[[ $hz == 200 && $threads -lt 24 ]] && tap_pass "24 waiting clients: /healthz answers, serve has $threads threads" ||
+	tap_fail "waiting clients" "healthz=$hz threads=$threads"
+for p in "${pids[@]}"; do wait "$p"; done
+ok=0 ka=0
+for i in $(seq 1 12); do
+	[[ $(cat "$RN_DIR/held-c$i") == 200 && $(J 'd["phase"]' <"$RN_DIR/held-w$i") == Succeeded ]] &&
+		grep -q '^event: result' "$RN_DIR/held-ev$i" && ok=$((ok + 1))
+	grep -q '^: keep-alive$' "$RN_DIR/held-ev$i" && ka=$((ka + 1))
+done
+[[ $ok -eq 12 ]] && tap_pass "each of them gets the result (12 documents, 12 streams)" || tap_fail "waiting clients' results" "$ok of 12"
+[[ $ka -eq 12 ]] && tap_pass "every quiet stream got a keep-alive" || tap_fail "keep-alive" "$ka of 12"
+
 # ---- metrics, and nothing left ----
 for _ in $(seq 1 300); do [[ $(rn_jobs) -eq 0 ]] && break; sleep 0.1; done
 m=$(curl -s "$RN_URL/metrics")
