@@ -83,6 +83,7 @@ typedef struct event {
  * connection's own state (conn or sse_reader); under srv.lock. */
 typedef struct parked {
 	struct MHD_Connection *c;
+	struct run *run;           /* the run it is parked on, while on_list */
 	struct parked *next;       /* the run's list */
 	int64_t wake_at_ms;        /* resume then even if nothing changed (an SSE
 				      keep-alive is due); 0: only on a change */
@@ -329,6 +330,7 @@ static void run_free(run *r)
  * check and the suspension. */
 static void park_locked(run *r, parked *p)
 {
+	p->run = r;
 	p->next = r->parked;
 	p->on_list = 1;
 	r->parked = p;
@@ -1398,6 +1400,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	if (cs) {
 		if (cs->wait_id[0]) {
 			pthread_mutex_lock(&srv.lock);
+			/* not expected: libmicrohttpd ends a suspended request only
+			 * when it stops, after every parked one was resumed; a
+			 * connection left on the list would be resumed after its
+			 * free */
+			if (cs->park.on_list) {
+				unpark_locked(cs->park.run, &cs->park);
+				log_kv(LOG_WARN, "a waiting request ended while parked", "run", cs->wait_id, NULL);
+			}
 			srv.followers--;
 			pthread_cond_broadcast(&srv.changed);
 			pthread_mutex_unlock(&srv.lock);
