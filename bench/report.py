@@ -427,9 +427,9 @@ def main():
           "the pod with one WATCH of the Job's pods without a resourceVersion, and no LIST: "
           "the API server sends the pods that exist as synthetic ADDED events first (\"Get State "
           "and Start at Most Recent\", k8s.io docs, api-concepts). A helper thread starts a "
-          "second WATCH, on the Job's Events, only when no pod has appeared within 2 s, to catch "
+          "second WATCH, on the Job's Events, only when no pod has appeared within 5 s, to catch "
           "a FailedCreate (Pod Security, quota), which no pod event would show; a pod that "
-          "appears stops it. So the events watch is made only for pods slower than 2 s to "
+          "appears stops it. So the events watch is made only for pods slower than 5 s to "
           "appear%s; every other run makes the minimum."
           % ((": " + ", ".join(ev_seen) + " (the load of that many runs at once)") if ev_seen
              else ""))
