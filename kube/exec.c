@@ -585,12 +585,15 @@ static int send_all(xs *s, const char *p, size_t n, int64_t until)
  * or an error. Waits as needed. */
 static int read_more(xs *s, buf *b, int64_t until, int *eof)
 {
-	char tmp[8192];
+	/* s->in is the scratch: no WebSocket byte is in it before the
+	 * upgrade's answer has been read (a stack buffer here sat under
+	 * libcurl's and OpenSSL's frames in every exec's thread) */
+	uint8_t *tmp = s->in;
 
 	*eof = 0;
 	for (;;) {
 		size_t got = 0;
-		int rc = s->conn->recv(s->conn->ctx, tmp, sizeof(tmp), &got);
+		int rc = s->conn->recv(s->conn->ctx, tmp, s->in_cap, &got);
 
 		if (rc == ERR_AGAIN) {
 			rc = wait_io(s, POLLIN, until);
@@ -615,8 +618,9 @@ static int read_more(xs *s, buf *b, int64_t until, int *eof)
 }
 
 /* The answer is an HTTP error: read its body and turn its Status into our
- * error (kube/status.h maps codes and adds what to do). */
-static int http_error(xs *s, const kube_exec_http_head *h, buf *raw, int64_t until, const char *protocols)
+ * error (kube/status.h maps codes and adds what to do). Not inlined: its
+ * 8 KiB Status would sit in the frame of every exec. */
+static __attribute__((noinline)) int http_error(xs *s, const kube_exec_http_head *h, buf *raw, int64_t until, const char *protocols)
 {
 	buf body = BUF_INIT(ERROR_BODY_MAX);
 	kube_status st;
