@@ -179,6 +179,9 @@ static int progress_cb(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 		return 1;
 	if (x->deadline && clock_mono_ms() >= x->deadline)
 		return 1;
+	/* libcurl calls this at least about once a second, data or not */
+	if (x->req->on_tick)
+		x->req->on_tick(x->req->tick_ud);
 	return 0;
 }
 

@@ -52,9 +52,12 @@ typedef struct kube_request {
 	kube_rest_data_cb on_data; /* stream a 2xx body here instead of buffering */
 	void *ud;
 	const char *verb;         /* accounting label; NULL: method */
+	void (*on_tick)(void *);  /* called about once a second while the request
+				   * is in progress, from its thread; may be NULL */
+	void *tick_ud;
 } kube_request;
 
-#define KUBE_REQUEST_INIT { "GET", NULL, NULL, 0, NULL, NULL, 0, 0, -1, NULL, NULL, NULL, NULL }
+#define KUBE_REQUEST_INIT { "GET", NULL, NULL, 0, NULL, NULL, 0, 0, -1, NULL, NULL, NULL, NULL, NULL, NULL }
 
 typedef struct kube_response {
 	long code;            /* HTTP status of the last attempt (0: none) */

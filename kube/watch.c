@@ -345,6 +345,8 @@ int kube_watch_run_stats(kube_client *c, const kube_watch_opts *o, kube_watch_cb
 		req.on_data = on_data;
 		req.ud = &w;
 		req.verb = "WATCH";
+		req.on_tick = o->on_tick;
+		req.tick_ud = o->tick_ud;
 		kube_line_decoder_init(&w.dec, o->max_line);
 		w.gone = 0;
 		w.events = 0;

@@ -58,9 +58,12 @@ typedef struct kube_watch_opts {
 	kube_cancel *cancel;          /* may be NULL */
 	size_t max_line;              /* 0: KUBE_WATCH_MAX_LINE */
 	int max_failures;             /* consecutive failed (re)connects before giving up; 0: 10 */
+	void (*on_tick)(void *);      /* about once a second while a watch request is
+				       * open, from the watching thread; may be NULL */
+	void *tick_ud;
 } kube_watch_opts;
 
-#define KUBE_WATCH_OPTS_INIT { NULL, NULL, NULL, NULL, 0, 0, NULL, 0, 0 }
+#define KUBE_WATCH_OPTS_INIT { NULL, NULL, NULL, NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 
 /* Run the watch until the callback stops it (0), the deadline
  * (ERR_TIMEOUT), cancellation (ERR_CANCELLED), an error Status other than

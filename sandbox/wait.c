@@ -19,10 +19,14 @@
  *    Security admission, a ResourceQuota), the only trace is a FailedCreate
  *    Warning on the Job (pkg/controller/job/job_controller.go, via the pod
  *    control's recorder), and no pod event will ever come. So the helper
- *    sleeps EVENTS_DELAY_MS first and gives up as soon as a pod appears;
- *    if none has by then, it starts one events WATCH, again without a
- *    resourceVersion, so a FailedCreate recorded before it arrives as
- *    ADDED. A pod appearing later stops that watch too.
+ *    is started only when EVENTS_DELAY_MS have passed without a pod: the
+ *    pod watch's tick (libcurl's progress callback, about once a second)
+ *    checks, in the waiting thread, so a run whose pod comes in time has
+ *    no second thread (bench part 4: about 580 sleeping helpers, 24 KiB of
+ *    stack each, when every run started one). The helper starts one
+ *    events WATCH, again without a resourceVersion, so a FailedCreate
+ *    recorded before it arrives as ADDED. A pod appearing later stops that
+ *    watch too.
  * The helper stops the main watch through a kube_cancel when it finds one.
  * Grace periods (an image pull that keeps failing, an Unschedulable pod a
  * cluster autoscaler may still place) end by the watch deadline: the
@@ -254,9 +258,14 @@ typedef struct wait_ctx {
 	kube_pod_summary last;      /* the last version judged */
 	int have_last;
 
+	/* the events helper: started (1) or not needed (-1) by wait_tick, in
+	 * the waiting thread */
+	int64_t started_ms;
+	pthread_t helper;
+	int helper_state;
+
 	/* shared with the events thread, under lock */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;        /* pod_seen or stop changed */
 	int pod_seen;               /* a pod of the Job exists: FailedCreate cannot matter */
 	int stop;                   /* the wait is over */
 	int failed_create;
@@ -283,7 +292,6 @@ static int judge(wait_ctx *w, const cJSON *pod)
 		/* the Job has its pod: the events helper has nothing to find */
 		pthread_mutex_lock(&w->lock);
 		w->pod_seen = 1;
-		pthread_cond_broadcast(&w->cond);
 		pthread_mutex_unlock(&w->lock);
 		kube_cancel_request(&w->ev_cancel);
 	}
@@ -364,24 +372,12 @@ static int job_event(void *ud, const kube_watch_event *ev)
 	return 1;
 }
 
-/* Sleep until EVENTS_DELAY_MS after the wait began, a pod appears or the
- * wait ends; 1 if the Events watch is still worth starting. */
+/* 1 while the Events watch is worth having: no pod yet, the wait not over. */
 static int events_needed(wait_ctx *w)
 {
-	struct timespec ts;
 	int go;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += EVENTS_DELAY_MS / 1000;
-	ts.tv_nsec += (long)(EVENTS_DELAY_MS % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&w->lock);
-	while (!w->pod_seen && !w->stop)
-		if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) == ETIMEDOUT)
-			break;
 	go = !w->pod_seen && !w->stop;
 	pthread_mutex_unlock(&w->lock);
 	return go;
@@ -407,6 +403,27 @@ static void *events_thread(void *arg)
 	/* best effort: without it a FailedCreate ends the wait at the start timeout */
 	kube_watch_run(w->kc, &o, job_event, w);
 	return NULL;
+}
+
+/* The pod watch's tick, in the waiting thread: start the events helper
+ * once EVENTS_DELAY_MS have passed without a pod. */
+static void wait_tick(void *ud)
+{
+	wait_ctx *w = ud;
+	pthread_attr_t at;
+
+	if (w->helper_state || clock_mono_ms() - w->started_ms < EVENTS_DELAY_MS)
+		return;
+	if (!events_needed(w)) {
+		w->helper_state = -1;
+		return;
+	}
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, (size_t)512 << 10);
+	/* best effort, as the watch is: without it a FailedCreate ends the
+	 * wait at the start timeout */
+	w->helper_state = pthread_create(&w->helper, &at, events_thread, w) == 0 ? 1 : -1;
+	pthread_attr_destroy(&at);
 }
 
 /* "k=v,k2=v2" from spec.selector.matchLabels, else controller-uid. */
@@ -435,8 +452,7 @@ int sandbox_wait_pod(sandbox_wait_result *out, kube_client *kc, const sandbox_co
 {
 	wait_ctx *w = calloc(1, sizeof(*w));
 	buf sel = BUF_INIT(4096);
-	pthread_t th;
-	int th_started = 0, rc = 0;
+	int rc = 0;
 	int64_t start_deadline = clock_mono_ms() + (int64_t)(cfg->start_timeout_seconds > 0 ? cfg->start_timeout_seconds : 300) * 1000;
 	const cJSON *md = cJSON_GetObjectItemCaseSensitive(job, "metadata");
 
@@ -449,15 +465,8 @@ int sandbox_wait_pod(sandbox_wait_result *out, kube_client *kc, const sandbox_co
 	w->ns = cfg->namespace_;
 	w->job_name = jstr(md, "name");
 	w->job_uid = jstr(md, "uid");
+	w->started_ms = clock_mono_ms();
 	pthread_mutex_init(&w->lock, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&w->cond, &ca);
-		pthread_condattr_destroy(&ca);
-	}
 	kube_cancel_init(&w->pod_cancel);
 	kube_cancel_init(&w->ev_cancel);
 	if (!w->job_name) {
@@ -468,17 +477,6 @@ int sandbox_wait_pod(sandbox_wait_result *out, kube_client *kc, const sandbox_co
 		goto done;
 	if ((rc = sandbox_cancel_link(cancel, &w->pod_cancel)) != 0)
 		goto done;
-	{
-		/* one per waiting run (1,000 at once in bench part 4): it only
-		 * sleeps and, rarely, runs one watch */
-		pthread_attr_t at;
-
-		pthread_attr_init(&at);
-		pthread_attr_setstacksize(&at, (size_t)512 << 10);
-		if (pthread_create(&th, &at, events_thread, w) == 0)
-			th_started = 1;
-		pthread_attr_destroy(&at);
-	}
 
 	for (;;) {
 		kube_watch_opts o = KUBE_WATCH_OPTS_INIT;
@@ -495,6 +493,8 @@ int sandbox_wait_pod(sandbox_wait_result *out, kube_client *kc, const sandbox_co
 		o.deadline_ms = dl;
 		o.cancel = &w->pod_cancel;
 		o.timeout_seconds = 60;
+		o.on_tick = wait_tick;
+		o.tick_ud = w;
 		rc = kube_pod_watch(kc, cfg->namespace_, NULL, &o, pod_event, w);
 		if (w->verdict == SANDBOX_POD_READY) {
 			rc = 0;
@@ -566,13 +566,11 @@ int sandbox_wait_pod(sandbox_wait_result *out, kube_client *kc, const sandbox_co
 done:
 	pthread_mutex_lock(&w->lock);
 	w->stop = 1;
-	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	kube_cancel_request(&w->ev_cancel);
-	if (th_started)
-		pthread_join(th, NULL);
+	if (w->helper_state == 1)
+		pthread_join(w->helper, NULL);
 	sandbox_cancel_unlink(cancel, &w->pod_cancel);
-	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
 	buf_free(&sel);
 	free(w);
