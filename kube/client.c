@@ -15,12 +15,16 @@
  */
 #include "kube/client.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "kube/auth.h"
 #include "kube/client_priv.h"
@@ -49,6 +53,7 @@ struct kube_client {
 	kube_request_count stats[STATS_MAX];
 	size_t nstats;
 	uint64_t connections; /* opened by the REST path */
+	X509_STORE *ca_store; /* the cluster CA, parsed once (ca_store_new); NULL: libcurl loads it */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -90,6 +95,50 @@ static int split_server(const char *server, char **host, char **port, int *https
 	*host = str_ndup(p, (size_t)((colon ? colon : end) - p));
 	*port = colon ? str_ndup(colon + 1, (size_t)(end - colon - 1)) : str_dup(*https ? "443" : "80");
 	return *host && *port ? 0 : -1;
+}
+
+/* The cluster CA, parsed once for every connection of this client.
+ * Given the CA as CURLOPT_CAINFO(_BLOB), libcurl's OpenSSL backend makes
+ * each new connection an SSL_CTX and parses the PEM into its X509_STORE
+ * again (lib/vtls/openssl.c populate_x509_store; its CA cache,
+ * CURLOPT_CA_CACHE_TIMEOUT, is per multi handle, i.e. per easy handle
+ * here, and skips blobs): measured 9% of an exec's client CPU and 5 KiB
+ * per connection for a one-certificate CA. So ssl_ctx_cb hands every
+ * SSL_CTX this one store (reference-counted by OpenSSL, locked for
+ * concurrent verifications). It holds what libcurl would load: the
+ * certificates and CRLs of the PEM data or file (load_cacert_from_memory,
+ * X509_STORE_load_file), with the flags libcurl sets when it verifies
+ * (X509_V_FLAG_TRUSTED_FIRST, X509_V_FLAG_PARTIAL_CHAIN). NULL when the
+ * CA is not verified here (insecure, no CA: the system roots, which
+ * libcurl loads as before), when an HTTPS proxy is configured (libcurl
+ * gives the proxy's SSL_CTX to the same callback) or when the PEM has
+ * nothing usable: then libcurl loads it, and reports it, as before. */
+static X509_STORE *ca_store_new(const kube_config *cfg)
+{
+	if (cfg->insecure || (!cfg->ca_data && !cfg->ca_file) ||
+	    (cfg->proxy_url && !str_has_prefix(cfg->proxy_url, "http://")))
+		return NULL;
+	X509_STORE *s = X509_STORE_new();
+	int n = 0;
+	if (s && cfg->ca_data && cfg->ca_data_len <= (size_t)INT_MAX) {
+		BIO *b = BIO_new_mem_buf(cfg->ca_data, (int)cfg->ca_data_len);
+		STACK_OF(X509_INFO) *inf = b ? PEM_X509_INFO_read_bio(b, NULL, NULL, NULL) : NULL;
+		for (int i = 0; inf && i < sk_X509_INFO_num(inf); i++) {
+			X509_INFO *x = sk_X509_INFO_value(inf, i);
+			n += x->x509 && X509_STORE_add_cert(s, x->x509);
+			n += x->crl && X509_STORE_add_crl(s, x->crl);
+		}
+		sk_X509_INFO_pop_free(inf, X509_INFO_free);
+		BIO_free(b);
+	} else if (s && !cfg->ca_data) {
+		n = X509_STORE_load_file(s, cfg->ca_file);
+	}
+	if (n <= 0 || !X509_STORE_set_flags(s, X509_V_FLAG_TRUSTED_FIRST | X509_V_FLAG_PARTIAL_CHAIN)) {
+		X509_STORE_free(s);
+		ERR_clear_error();
+		return NULL;
+	}
+	return s;
 }
 
 int kube_client_new(kube_client **out, const kube_config *cfg)
@@ -172,6 +221,7 @@ int kube_client_new(kube_client **out, const kube_config *cfg)
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	c->ca_store = ca_store_new(c->cfg);
 	if (c->cfg->insecure)
 		/* The one place the library logs: the user asked for no TLS
 		 * verification in the kubeconfig, and must be told. */
@@ -201,6 +251,7 @@ void kube_client_free(kube_client *c)
 		pthread_mutex_destroy(&c->share_locks[i]);
 	pthread_mutex_destroy(&c->pool_lock);
 	pthread_mutex_destroy(&c->stats_lock);
+	X509_STORE_free(c->ca_store);
 	free(c);
 }
 
@@ -235,13 +286,17 @@ char *kube_client_url(const kube_client *c, const char *path)
  * (about 17 KiB each way) whenever it has nothing buffered: most of the
  * time for a quiet watch, the exec of a silent command or a pooled
  * keep-alive connection. With 1,000 runs at once (bench part 4) serve
- * holds two to three thousand such connections. Other TLS backends do not
- * call this (the option is refused; nothing changes). */
+ * holds two to three thousand such connections. It also gives the context
+ * the client's one parsed CA (ca_store_new), in place of the empty store
+ * libcurl made. Other TLS backends do not call this (the option is
+ * refused: kube_client_prepare then gives libcurl the CA as before). */
 static CURLcode ssl_ctx_cb(CURL *h, void *ssl_ctx, void *ud)
 {
+	kube_client *c = ud;
 	(void)h;
-	(void)ud;
 	SSL_CTX_set_mode((SSL_CTX *)ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (c && c->ca_store)
+		SSL_CTX_set1_cert_store((SSL_CTX *)ssl_ctx, c->ca_store);
 	return CURLE_OK;
 }
 
@@ -266,7 +321,9 @@ int kube_client_prepare(kube_client *c, CURL *h, struct curl_slist **headers_out
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 30L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 30L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+	int own_store = curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb) == CURLE_OK &&
+			c->ca_store;
+	curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, own_store ? c : NULL);
 	if (cfg->insecure) {
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -274,7 +331,13 @@ int kube_client_prepare(kube_client *c, CURL *h, struct curl_slist **headers_out
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
 	}
-	if (cfg->ca_data) {
+	if (own_store) {
+		/* No CA for libcurl to load: ssl_ctx_cb installs ours. Both
+		 * defaults (the system bundle and path) are cleared, or every
+		 * connection would parse those instead. */
+		curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	} else if (cfg->ca_data) {
 		struct curl_blob b = { cfg->ca_data, cfg->ca_data_len, CURL_BLOB_COPY };
 		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b);
 	} else if (cfg->ca_file) {

@@ -231,3 +231,34 @@ Test(kube_tls, missing_ca_file_is_named_at_client_creation)
 	kube_config_free(cfg);
 	free(y);
 }
+
+/* The CA is parsed once, when the client is made (kube/client.c
+ * ca_store_new), and every connection verifies against that copy: a CA
+ * file replaced afterwards changes nothing, as with client-go, which
+ * reads it when it builds the transport. A bundle of several CAs works
+ * whichever of them signed the server. */
+Test(kube_tls, ca_is_parsed_once_for_every_connection)
+{
+	cr_assert_eq(sh("cd %s && cat other.crt ca.crt > bundle.crt", dir), 0);
+	char *y = str_printf("current-context: t\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:%d', "
+			     "certificate-authority: %s/bundle.crt, tls-server-name: kubernetes.default}\n"
+			     "contexts:\n- name: t\n  context: {cluster: c, user: u}\n"
+			     "users:\n- name: u\n  user: {client-certificate: %s/cl.crt, client-key: %s/cl.key}\n",
+			     port, dir, dir, dir);
+	kube_config_doc d = { y, strlen(y), "/tmp/x" };
+	kube_config *cfg = NULL;
+	kube_client *c = NULL;
+	cr_assert_eq(kube_config_parse(&cfg, &d, 1, NULL, NULL), 0, "%s", err_msg());
+	cr_assert_eq(kube_client_new(&c, cfg), 0, "%s", err_msg());
+	cr_assert_eq(sh("cd %s && cp other.crt bundle.crt", dir), 0);
+	for (int i = 0; i < 2; i++) {
+		kube_request req = KUBE_REQUEST_INIT;
+		req.path = "/api";
+		req.max_retries = 0;
+		req.deadline_ms = clock_mono_ms() + 60000;
+		cr_assert_eq(kube_rest_do(NULL, c, &req), 0, "request %d: %s", i, err_msg());
+	}
+	kube_client_free(c);
+	kube_config_free(cfg);
+	free(y);
+}
