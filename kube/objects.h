@@ -49,7 +49,12 @@ typedef struct kube_container_status {
 	char last_reason[64];
 } kube_container_status;
 
-#define KUBE_POD_MAX_CONTAINERS 16
+/* Container statuses kept per list (the rest are not judged). A sandbox
+ * pod has one container, plus what a mesh or admission webhook injects
+ * (one or two). 8 rather than 16: a summary is 13 KiB instead of 24, and
+ * every run waiting for its pod holds one (sandbox/wait.c wait_ctx.last:
+ * 700 of them, 17 MiB of serve's heap, at the peak of bench part 4). */
+#define KUBE_POD_MAX_CONTAINERS 8
 
 typedef struct kube_pod_summary {
 	char name[254];

@@ -72,6 +72,15 @@
  * thread touches is what counts in RSS. */
 #define WORKER_STACK ((size_t)1 << 20)
 #define CONNECTION_STACK ((size_t)512 << 10)
+/* libmicrohttpd's memory pool per connection (request line, headers, the
+ * read buffer and the chunked write buffer; MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+ * 32 KiB by default). Every client waiting on ?wait=true or an event
+ * stream holds one: 32 MiB of the heap at 1,000 waiting clients (bench
+ * part 4). Requests here are a few hundred bytes of headers and a JSON
+ * body that on_request reads in pieces; sse_read writes an event across
+ * calls when it does not fit. Headers beyond it get 431, as with any
+ * libmicrohttpd server. */
+#define CONNECTION_MEMORY ((size_t)16 << 10)
 
 typedef struct event {
 	unsigned long long seq;
@@ -1762,7 +1771,8 @@ int runner_cmd_serve(const runner_opts *o)
 				   MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
 				   (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_LISTENING_ADDRESS_REUSE,
 				   (unsigned)1, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
-				   MHD_OPTION_THREAD_STACK_SIZE, (size_t)CONNECTION_STACK, MHD_OPTION_END);
+				   MHD_OPTION_THREAD_STACK_SIZE, (size_t)CONNECTION_STACK,
+				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, MHD_OPTION_END);
 	if (!srv.mhd) {
 		log_kv(LOG_ERROR, "cannot listen", "listen", listen, "error", strerror(errno), NULL);
 		goto done;
