@@ -40,7 +40,7 @@
 #include "util/str.h"
 
 struct sandbox_workspace {
-	/* Strings of their own (pathdup), not 4 KiB arrays: three arrays
+	/* Strings of their own (path_keep), not 4 KiB arrays: three arrays
 	 * kept 12 KiB per run in flight resident (a string at the start of
 	 * each page), 11 MiB of serve's heap at 1,000 runs (bench part 4). */
 	char *scratch;            /* this run's scratch directory */
@@ -80,23 +80,13 @@ static int pathf(char *out, size_t size, const char *fmt, ...)
 	return 0;
 }
 
-/* pathf into a string of its own, replacing *out (the workspace frees it). */
-static int pathdup(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int pathdup(char **out, const char *fmt, ...)
+/* Keep p, a path made with str_printf, in *out (the workspace frees it),
+ * with pathf's limit: a path of 4,096 bytes or more is refused. */
+static int path_keep(char **out, char *p)
 {
-	va_list ap;
-	char *p;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || !(p = malloc((size_t)n + 1)))
+	if (!p)
 		return err_set(ERR_NOMEM, "out of memory");
-	va_start(ap, fmt);
-	vsnprintf(p, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	if (n >= 4096) {
+	if (strlen(p) >= 4096) {
 		err_set(ERR_INVALID, "path too long: %.100s", p);
 		free(p);
 		return ERR_INVALID;
@@ -316,11 +306,11 @@ static int fetch_and_resolve(sandbox_workspace *ws, const sandbox_config *cfg,
 	if (cfg->repo_cache_dir && *cfg->repo_cache_dir) {
 		if ((rc = mkdir_p(cfg->repo_cache_dir, 0700)) != 0)
 			return err_wrap(rc, "repository cache");
-		if (pathdup(&ws->cache_git, "%s/%s.git", cfg->repo_cache_dir, key) ||
+		if (path_keep(&ws->cache_git, str_printf("%s/%s.git", cfg->repo_cache_dir, key)) ||
 		    pathf(lockpath, sizeof(lockpath), "%s/%s.lock", cfg->repo_cache_dir, key))
 			return ERR_INVALID;
 	} else {
-		if (pathdup(&ws->cache_git, "%s/cache.git", ws->scratch) ||
+		if (path_keep(&ws->cache_git, str_printf("%s/cache.git", ws->scratch)) ||
 		    pathf(lockpath, sizeof(lockpath), "%s/cache.lock", ws->scratch))
 			return ERR_INVALID;
 	}
@@ -501,7 +491,7 @@ int sandbox_workspace_prepare(sandbox_workspace **out, const sandbox_config *cfg
 		tmp = "/tmp";
 	if ((rc = mkdir_p(tmp, 0700)) != 0)
 		goto done;
-	if ((rc = pathdup(&ws->scratch, "%s/cifix-ws-XXXXXX", tmp)) != 0)
+	if ((rc = path_keep(&ws->scratch, str_printf("%s/cifix-ws-XXXXXX", tmp))) != 0)
 		goto done;
 	if (!mkdtemp(ws->scratch)) {
 		rc = err_set(ERR_FAIL, "scratch directory under %s: %s", tmp, strerror(errno));
@@ -509,7 +499,7 @@ int sandbox_workspace_prepare(sandbox_workspace **out, const sandbox_config *cfg
 		ws->scratch = NULL;
 		goto done;
 	}
-	if ((rc = pathdup(&ws->repo_dir, "%s/repo", ws->scratch)) != 0)
+	if ((rc = path_keep(&ws->repo_dir, str_printf("%s/repo", ws->scratch))) != 0)
 		goto done;
 	ws->has_repo = repo && repo->url;
 	if (ws->has_repo &&
